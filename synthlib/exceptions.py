@@ -1,0 +1,44 @@
+"""Exceptions and warnings raised by synthlib."""
+
+
+class SynthlibError(Exception):
+    """Base class of every error that synthlib raises on purpose."""
+
+
+class DictionaryError(SynthlibError, ValueError):
+    """A data dictionary file is invalid (unknown type, bad range, duplicated name)."""
+
+
+class DataValidationError(SynthlibError, ValueError):
+    """A table does not match its data dictionary.
+
+    Parameters
+    ----------
+    problems : list of str
+        One message per mismatch, each naming the column, the values and the fix.
+    """
+
+    def __init__(self, problems):
+        self.problems = list(problems)
+        header = f"{len(self.problems)} problem(s) found while validating the table:"
+        super().__init__("\n".join([header, *(f"- {p}" for p in self.problems)]))
+
+
+class ConfigError(SynthlibError, ValueError):
+    """A run configuration is invalid or names a file that does not exist."""
+
+
+class TokenBudgetError(SynthlibError, ValueError):
+    """Encoded rows do not fit in the model's context window."""
+
+
+class SamplingError(SynthlibError, RuntimeError):
+    """Sampling could not produce the requested number of valid rows."""
+
+
+class SynthlibWarning(UserWarning):
+    """Base class of synthlib warnings."""
+
+
+class IncomputableMetricWarning(SynthlibWarning):
+    """A metric could not be computed on this input and was set to NaN."""

@@ -1,0 +1,233 @@
+"""Run the study's notebooks in order with papermill, and build the book from a run.
+
+``run_study`` executes ``notebooks/01_preprocessing.ipynb`` ... ``06_clinical_replication.ipynb``
+into ``runs/<run name>/notebooks/``, passing each notebook the parameters it declares from the
+configuration, then writes ``summary.json`` and checks that no executed notebook shows a row of
+the real input. ``build_book`` copies a run's executed notebooks into ``book/chapters/`` and runs
+Jupyter Book on them without executing them again.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from synthlib.artifacts import RunPaths, read_json, write_json
+from synthlib.config import load_config
+
+logger = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = (
+    "01_preprocessing",
+    "02_fine_tuning",
+    "03_sampling",
+    "04_fidelity",
+    "05_privacy",
+    "06_clinical_replication",
+)
+KERNEL_NAME = "python3"
+
+
+def notebook_parameters(config: dict, run_dir: Path) -> dict:
+    """Map a resolved configuration to the parameters of each notebook.
+
+    Returns
+    -------
+    dict
+        Notebook name -> parameters dict.
+    """
+    seed = config["random_state"]
+    data, model, training = config["data"], config["model"], config["training"]
+    sampling, replication = config["sampling"], config["replication"]
+    common = {"run_dir": str(run_dir), "random_state": seed}
+    return {
+        "01_preprocessing": {
+            **common,
+            "data_source": data["source"],
+            "dictionary_path": data["dictionary"],
+            "holdout_fraction": data["holdout_fraction"],
+            "stratify": data["stratify"],
+        },
+        "02_fine_tuning": {
+            **common,
+            "model_kind": model["kind"],
+            "model_path": model["path"],
+            "lora": model["lora"],
+            "n_layer": model["n_layer"],
+            "n_embd": model["n_embd"],
+            "n_head": model["n_head"],
+            "vocab_size": model["vocab_size"],
+            "n_positions": model["n_positions"],
+            **{key: training[key] for key in ("epochs", "max_steps", "max_seconds", "batch_size", "learning_rate")},
+        },
+        "03_sampling": {
+            **common,
+            "n_samples": sampling["n_samples"],
+            "batch_size": sampling["batch_size"],
+            "temperature": sampling["temperature"],
+            "top_k": sampling["top_k"],
+            "max_batches": sampling["max_batches"],
+        },
+        "04_fidelity": {**common, "outcome": config["fidelity"]["outcome"]},
+        "05_privacy": {**common, "max_rows": config["privacy"]["max_rows"]},
+        "06_clinical_replication": {
+            **common,
+            "formula": replication["formula"],
+            "family": replication["family"],
+        },
+    }
+
+
+def execute_notebook(source: Path, target: Path, parameters: dict, cwd: Path) -> None:
+    """Execute one notebook with papermill, writing the executed copy to ``target``."""
+    import papermill
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    logger.info("Executing %s", source.name)
+    papermill.execute_notebook(
+        str(source),
+        str(target),
+        parameters=parameters,
+        kernel_name=KERNEL_NAME,
+        cwd=str(cwd),
+        progress_bar=False,
+        log_output=False,
+        report_mode=False,
+    )
+    logger.info("Executed %s in %.0f s", source.name, time.perf_counter() - started)
+
+
+def run_study(config_path, runs_dir=None, notebooks_dir=None, steps=None, overrides=None) -> Path:
+    """Execute the study notebooks for one configuration and write ``summary.json``.
+
+    Parameters
+    ----------
+    config_path : path-like
+        YAML configuration (see :mod:`synthlib.config`).
+    runs_dir : path-like or None
+        Parent of the run folder; default ``runs/`` in the repository.
+    notebooks_dir : path-like or None
+        Folder holding the source notebooks; default ``notebooks/`` in the repository.
+    steps : list of str or None
+        Notebook names to execute (for example ``["04_fidelity"]``); None runs all, in order.
+    overrides : dict or None
+        Per-notebook parameter overrides, ``{notebook name: {parameter: value}}``; tests use it
+        for tiny runs.
+
+    Returns
+    -------
+    pathlib.Path
+        The run folder.
+    """
+    config = load_config(config_path)
+    runs_dir = Path(runs_dir) if runs_dir is not None else REPO_ROOT / "runs"
+    notebooks_dir = Path(notebooks_dir) if notebooks_dir is not None else REPO_ROOT / "notebooks"
+    paths = RunPaths((runs_dir / config["run_name"]).resolve())
+    paths.run_dir.mkdir(parents=True, exist_ok=True)
+    paths.config.write_text(yaml.safe_dump(config, sort_keys=False))
+
+    parameters = notebook_parameters(config, paths.run_dir)
+    for name, extra in (overrides or {}).items():
+        parameters[name].update(extra)
+    for name in steps or NOTEBOOKS:
+        if name not in parameters:
+            raise ValueError(f"unknown step {name!r}; steps are {', '.join(NOTEBOOKS)}")
+        execute_notebook(
+            notebooks_dir / f"{name}.ipynb",
+            paths.notebooks_dir / f"{name}.ipynb",
+            parameters[name],
+            cwd=paths.run_dir,
+        )
+    summary = write_summary(paths)
+    check_no_real_rows(paths)
+    logger.info("Run %s finished: %s", config["run_name"], summary)
+    return paths.run_dir
+
+
+def write_summary(paths: RunPaths) -> dict:
+    """Collect the headline figures of every finished step into ``summary.json``."""
+
+    def results(step):
+        path = paths.step_results(step)
+        return read_json(path) if path.is_file() else {}
+
+    config = yaml.safe_load(paths.config.read_text())
+    sampling, training = results("sampling"), results("training")
+    fidelity, privacy, replication = results("fidelity"), results("privacy"), results("replication")
+    summary = {
+        "run_name": config["run_name"],
+        "random_state": config["random_state"],
+        "data_source": config["data"]["source"],
+        "model_kind": config["model"]["kind"],
+        "rows_train": results("preprocessing").get("n_train"),
+        "rows_holdout": results("preprocessing").get("n_holdout"),
+        "rows_requested": sampling.get("n_requested"),
+        "rows_returned": sampling.get("n_returned"),
+        "valid_row_rate": sampling.get("valid_rate"),
+        "sampling_seconds": sampling.get("seconds"),
+        "training_seconds": training.get("train_seconds"),
+        "training_epochs": training.get("epochs"),
+        "fidelity_score": fidelity.get("quality_score"),
+        "column_shapes_score": fidelity.get("column_shapes"),
+        "column_pair_trends_score": fidelity.get("column_pair_trends"),
+        "detection_auc": fidelity.get("detection_auc"),
+        "dcr_synthetic_train_median": privacy.get("dcr_synthetic_train_median"),
+        "dcr_holdout_train_median": privacy.get("dcr_holdout_train_median"),
+        "exact_match_rate": privacy.get("exact_match_rate"),
+        "mean_ci_overlap": replication.get("mean_ci_overlap"),
+        "sign_agreement": replication.get("sign_agreement"),
+    }
+    write_json(paths.summary, summary)
+    return summary
+
+
+def check_no_real_rows(paths: RunPaths) -> None:
+    """Raise when an executed notebook of the run shows a row of the real training or holdout data."""
+    from synthlib.audit import find_real_rows
+
+    if not paths.train.is_file():
+        return
+    leaks = find_real_rows(sorted(paths.notebooks_dir.glob("*.ipynb")), paths)
+    if leaks:
+        raise RuntimeError(
+            "executed notebooks show rows of the real input: "
+            + "; ".join(leaks)
+            + ". Display aggregates or synthetic rows only."
+        )
+
+
+def build_book(run_dir, book_dir=None) -> Path:
+    """Copy a run's executed notebooks into the book and build its HTML without executing them.
+
+    Returns
+    -------
+    pathlib.Path
+        ``book/_build/html/index.html``.
+    """
+    paths = RunPaths(Path(run_dir).resolve())
+    book_dir = Path(book_dir) if book_dir is not None else REPO_ROOT / "book"
+    chapters = book_dir / "chapters"
+    chapters.mkdir(parents=True, exist_ok=True)
+    for name in NOTEBOOKS:
+        source = paths.notebooks_dir / f"{name}.ipynb"
+        if not source.is_file():
+            raise FileNotFoundError(f"{source} is missing: run `synthlib run CONFIG` before building the book")
+        shutil.copyfile(source, chapters / f"{name}.ipynb")
+    shutil.copyfile(paths.summary, chapters / "summary.json")
+    command = [sys.executable, "-m", "jupyter_book", "build", str(book_dir), "--warningiserror", "--keep-going"]
+    jupyter_book = Path(sys.executable).parent / "jupyter-book"
+    if jupyter_book.exists():
+        command = [str(jupyter_book), "build", str(book_dir), "--warningiserror", "--keep-going"]
+    logger.info("Building the book: %s", " ".join(command))
+    subprocess.run(command, check=True)
+    index = book_dir / "_build" / "html" / "index.html"
+    logger.info("Book written to %s", index)
+    return index

@@ -1,0 +1,1 @@
+"""Figures for the book, one module per chapter concern."""

@@ -1,0 +1,491 @@
+"""The study's steps as functions: each notebook calls one or two of them and shows the results.
+
+Every step reads its inputs from the run folder (see :class:`synthlib.artifacts.RunPaths`) and
+writes its outputs and a JSON file of results there, so the notebooks can run one by one with
+papermill and the pipeline can collect ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from synthlib.artifacts import RunPaths, write_json
+from synthlib.dictionary import DataDictionary, load_table, read_dictionary, validate_table, write_dictionary
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunData:
+    """The tables of a run, typed by its dictionary.
+
+    Attributes
+    ----------
+    dictionary : DataDictionary
+        Declarations of the modelled columns (identifiers removed).
+    train, holdout : pandas.DataFrame
+        Real splits.
+    synthetic : pandas.DataFrame or None
+        Synthetic table, once sampled.
+    """
+
+    dictionary: DataDictionary
+    train: pd.DataFrame
+    holdout: pd.DataFrame
+    synthetic: pd.DataFrame | None
+
+
+def load_real_data(data_source: str, dictionary_path) -> tuple:
+    """Load and validate the real table.
+
+    Parameters
+    ----------
+    data_source : str
+        ``"smart"`` for the SMART cohort from the ``survset`` package, else a CSV or Parquet path.
+    dictionary_path : path-like
+        Its data dictionary (YAML).
+
+    Returns
+    -------
+    real : pandas.DataFrame
+        Typed table.
+    dictionary : DataDictionary
+    """
+    dictionary = read_dictionary(dictionary_path)
+    if data_source == "smart":
+        from synthlib.data import load_smart
+
+        real = validate_table(load_smart(), dictionary)
+    else:
+        real = load_table(data_source, dictionary)
+    logger.info("Loaded %d rows and %d columns from %s", len(real), real.shape[1], data_source)
+    return real, dictionary
+
+
+def prepare_data(run_dir, data_source, dictionary_path, holdout_fraction=0.2, stratify=None, random_state=0):
+    """Validate the real table, split it into train and holdout, and write both to the run folder.
+
+    Identifier columns are dropped before the split is written.
+
+    Returns
+    -------
+    real : pandas.DataFrame
+        The full typed table, identifiers included, for the summary table.
+    dictionary : DataDictionary
+        The full dictionary.
+    """
+    from synthlib.data import train_holdout_split
+
+    paths = RunPaths(run_dir)
+    real, dictionary = load_real_data(data_source, dictionary_path)
+    modelled = dictionary.subset(dictionary.modelled_columns)
+    train, holdout = train_holdout_split(
+        real[modelled.names], holdout_fraction=holdout_fraction, random_state=random_state, stratify=stratify
+    )
+    paths.train.parent.mkdir(parents=True, exist_ok=True)
+    train.to_parquet(paths.train)
+    holdout.to_parquet(paths.holdout)
+    write_dictionary(modelled, paths.dictionary)
+    write_json(
+        paths.step_results("preprocessing"),
+        {
+            "n_rows": len(real),
+            "n_columns": len(dictionary.names),
+            "n_modelled_columns": len(modelled.names),
+            "dropped_identifiers": dictionary.by_role("identifier"),
+            "n_train": len(train),
+            "n_holdout": len(holdout),
+            "holdout_fraction": holdout_fraction,
+            "random_state": random_state,
+        },
+    )
+    return real, dictionary
+
+
+def load_run(run_dir) -> RunData:
+    """Read the dictionary, the real splits and, when present, the synthetic table of a run."""
+    paths = RunPaths(run_dir)
+    dictionary = read_dictionary(paths.dictionary)
+    synthetic = pd.read_parquet(paths.synthetic) if paths.synthetic.is_file() else None
+    return RunData(dictionary, pd.read_parquet(paths.train), pd.read_parquet(paths.holdout), synthetic)
+
+
+def build_model(model_kind, model_path, lora, scratch_config, train, dictionary, random_state=0):
+    """Create the model and tokenizer to fine-tune: GPT-2 from scratch or a local pre-trained model."""
+    from synthlib.encoding import encode_table
+    from synthlib.models import LoraSettings, build_scratch_model, load_pretrained_model, train_row_tokenizer
+
+    if model_kind == "scratch":
+        texts = encode_table(train, dictionary, random_state=random_state)
+        tokenizer = train_row_tokenizer(texts, vocab_size=scratch_config.vocab_size)
+        model = build_scratch_model(tokenizer, scratch_config, texts, random_state=random_state)
+        return model, tokenizer
+    lora_settings = LoraSettings(**lora) if lora else None
+    return load_pretrained_model(model_path, lora=lora_settings, random_state=random_state)
+
+
+def train_model(run_dir, model_kind="scratch", model_path=None, lora=None, scratch_config=None,
+                settings=None, random_state=0, progress=False):
+    """Fine-tune the configured model on the run's training split and save it in ``model/``.
+
+    Returns
+    -------
+    synthlib.training.TrainingResult
+    """
+    from synthlib.models import ScratchModelConfig, quiet_transformers
+    from synthlib.training import TrainingSettings, fine_tune
+
+    paths = RunPaths(run_dir)
+    data = load_run(run_dir)
+    if not progress:
+        quiet_transformers()
+    scratch_config = scratch_config or ScratchModelConfig()
+    settings = settings or TrainingSettings()
+    if paths.model_dir.exists():
+        shutil.rmtree(paths.model_dir)
+    model, tokenizer = build_model(model_kind, model_path, lora, scratch_config, data.train, data.dictionary, random_state)
+    result = fine_tune(model, tokenizer, data.train, data.dictionary, paths.model_dir, settings, random_state, progress)
+    write_json(
+        paths.step_results("training"),
+        {
+            **asdict(result),
+            "model_kind": model_kind,
+            "model_path": model_path,
+            "lora": lora,
+            "n_parameters": int(sum(p.numel() for p in model.parameters())),
+            "n_trainable_parameters": int(sum(p.numel() for p in model.parameters() if p.requires_grad)),
+        },
+    )
+    return result
+
+
+def sample_synthetic(run_dir, n_samples=None, batch_size=256, temperature=1.0, top_k=0, max_batches=None,
+                     random_state=0, progress=False):
+    """Sample synthetic rows from the run's model and write them to the run folder.
+
+    Returns
+    -------
+    synthlib.sampling.SamplingResult
+    """
+    from synthlib.decoding import DecodingSettings
+    from synthlib.models import load_trained_model, quiet_transformers
+    from synthlib.sampling import sample
+
+    paths = RunPaths(run_dir)
+    data = load_run(run_dir)
+    if not progress:
+        quiet_transformers()
+    n_samples = len(data.train) if n_samples is None else int(n_samples)
+    model, tokenizer = load_trained_model(paths.model_dir)
+    result = sample(
+        model,
+        tokenizer,
+        data.dictionary,
+        n_samples,
+        batch_size=batch_size,
+        settings=DecodingSettings(temperature=temperature, top_k=top_k),
+        max_batches=max_batches,
+        random_state=random_state,
+        progress=progress,
+    )
+    result.synthetic.to_parquet(paths.synthetic)
+    result.synthetic.to_csv(paths.synthetic_csv, index=False)
+    write_json(
+        paths.step_results("sampling"),
+        {
+            "n_requested": result.n_requested,
+            "n_returned": len(result.synthetic),
+            "n_generated": result.n_generated,
+            "n_valid": result.n_valid,
+            "valid_rate": result.valid_rate,
+            "seconds": result.seconds,
+            "rows_per_second": result.rows_per_second,
+            "rejections": result.rejections,
+            "seeds": result.seeds,
+            "temperature": temperature,
+            "top_k": top_k,
+        },
+    )
+    return result
+
+
+def check_synthetic(run_dir) -> pd.DataFrame:
+    """Validate the saved synthetic table against the run's dictionary; raise on any invalid value.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The synthetic table as read back from CSV and validated.
+    """
+    paths = RunPaths(run_dir)
+    dictionary = read_dictionary(paths.dictionary)
+    return load_table(paths.synthetic_csv, dictionary)
+
+
+def default_outcome(dictionary: DataDictionary) -> str | None:
+    """Return the first binary or numeric outcome column of the dictionary, or None."""
+    for name in dictionary.by_role("outcome"):
+        if dictionary.column(name).type in ("binary", "numeric", "integer"):
+            return name
+    return None
+
+
+def copy_figure(figure, run_dir, name: str) -> Path:
+    """Save a figure as PNG in the run's ``figures/`` folder and return its path."""
+    paths = RunPaths(run_dir)
+    paths.figures_dir.mkdir(parents=True, exist_ok=True)
+    path = paths.figures_dir / f"{name}.png"
+    figure.savefig(path, dpi=120, bbox_inches="tight")
+    return path
+
+
+# --------------------------------------------------------------------------- tables for the book
+
+
+def describe_dictionary(dictionary: DataDictionary) -> pd.DataFrame:
+    """Return the dictionary as a table: name, type, unit, range or levels, missing codes, role."""
+    rows = []
+    for spec in dictionary.columns:
+        if spec.levels is not None:
+            allowed = ", ".join(spec.levels)
+        elif spec.type == "binary":
+            allowed = ", ".join(f"{k}: {v}" for k, v in (spec.labels or {0: "no", 1: "yes"}).items())
+        elif spec.range is not None:
+            low, high = (str(b.date()) if hasattr(b, "date") else b for b in spec.range)
+            allowed = f"[{'' if low is None else low}, {'' if high is None else high}]"
+        else:
+            allowed = ""
+        rows.append({
+            "column": spec.name,
+            "type": spec.type,
+            "unit": spec.unit or "",
+            "range or levels": allowed,
+            "missing codes": ", ".join(spec.missing_codes),
+            "role": spec.role,
+        })
+    return pd.DataFrame(rows).set_index("column")
+
+
+def split_counts(run_dir) -> pd.DataFrame:
+    """Return the row counts of the real table and its train and holdout splits."""
+    from synthlib.artifacts import read_json
+
+    results = read_json(RunPaths(run_dir).step_results("preprocessing"))
+    return pd.DataFrame(
+        {"rows": [results["n_rows"], results["n_train"], results["n_holdout"]]},
+        index=["real table", "train", "holdout"],
+    )
+
+
+def example_texts(train: pd.DataFrame, dictionary: DataDictionary, n_orders: int = 2, random_state=0) -> list:
+    """Encode one made-up row (column medians and most common levels) in ``n_orders`` column orders.
+
+    The row is an aggregate of the training data, not a patient, so it can be shown in the book.
+    """
+    import numpy as np
+
+    from synthlib.encoding import encode_row
+
+    row = {}
+    for name in dictionary.modelled_columns:
+        values = train[name].dropna()
+        spec = dictionary.column(name)
+        if values.empty:
+            row[name] = None
+        elif spec.type in ("numeric", "integer"):
+            median = float(values.astype("float64").median())
+            row[name] = round(median) if spec.type == "integer" else median
+        elif spec.type == "date":
+            row[name] = values.sort_values().iloc[len(values) // 2]
+        else:
+            row[name] = values.mode().iloc[0]
+    rng = np.random.default_rng(random_state)
+    columns = dictionary.modelled_columns
+    return [encode_row(row, list(rng.permutation(columns)), dictionary) for _ in range(n_orders)]
+
+
+def training_table(run_dir) -> pd.DataFrame:
+    """Return the headline figures of the fine-tuning step as a one-column table."""
+    from synthlib.artifacts import read_json
+
+    results = read_json(RunPaths(run_dir).step_results("training"))
+    keys = ["model_kind", "n_parameters", "n_trainable_parameters", "epochs", "steps", "train_seconds",
+            "final_loss", "max_row_tokens", "stopped_by_budget"]
+    return pd.DataFrame({"value": [results.get(k) for k in keys]}, index=keys)
+
+
+def sampling_table(result) -> pd.DataFrame:
+    """Return the headline figures of a :class:`synthlib.sampling.SamplingResult`."""
+    figures = {
+        "rows requested": result.n_requested,
+        "rows returned": len(result.synthetic),
+        "rows generated": result.n_generated,
+        "valid rows generated": result.n_valid,
+        "valid-row rate": round(result.valid_rate, 4),
+        "sampling seconds": round(result.seconds, 1),
+        "valid rows per second": round(result.rows_per_second, 1),
+        "batches": len(result.seeds),
+    }
+    return pd.DataFrame({"value": list(figures.values())}, index=list(figures))
+
+
+@dataclass(frozen=True)
+class FidelityReport:
+    """Fidelity and utility of a run's synthetic table against its training split."""
+
+    shapes: pd.DataFrame
+    quality: object
+    correlations: object
+    detection: object
+    utility: pd.DataFrame
+    outcome: str | None
+
+
+def evaluate_fidelity(run_dir, outcome=None, random_state=0) -> FidelityReport:
+    """Compute column shapes, the quality score, correlations, detection and TSTR utility.
+
+    The synthetic table is compared with the training split; utility models are tested on the
+    holdout split. Results are written to ``results/fidelity.json``.
+    """
+    from synthlib import fidelity
+
+    data = load_run(run_dir)
+    outcome = outcome or default_outcome(data.dictionary)
+    shapes = fidelity.column_shapes(data.train, data.synthetic, data.dictionary)
+    quality = fidelity.quality_score(data.train, data.synthetic, data.dictionary)
+    correlations = fidelity.correlation_difference(data.train, data.synthetic, data.dictionary)
+    detection = fidelity.detection_auc(data.train, data.synthetic, data.dictionary, random_state=random_state)
+    if outcome is not None:
+        utility = fidelity.tstr_utility(
+            data.train, data.synthetic, data.holdout, outcome, data.dictionary, random_state=random_state
+        )
+    else:
+        utility = pd.DataFrame()
+    report = FidelityReport(shapes, quality, correlations, detection, utility, outcome)
+    write_json(RunPaths(run_dir).step_results("fidelity"), _fidelity_figures(report))
+    return report
+
+
+def _fidelity_figures(report: FidelityReport) -> dict:
+    quality = report.quality.breakdown
+    return {
+        "quality_score": report.quality.value,
+        "column_shapes": quality.get("column_shapes") if isinstance(quality, dict) else None,
+        "column_pair_trends": quality.get("column_pair_trends") if isinstance(quality, dict) else None,
+        "detection_auc": report.detection.breakdown.get("mean_auc")
+        if isinstance(report.detection.breakdown, dict) else None,
+        "detection_score": report.detection.value,
+        "column_scores": dict(zip(report.shapes["column"], report.shapes["score"])),
+        "max_abs_correlation_difference": float(report.correlations.difference.abs().max().max())
+        if not report.correlations.difference.empty else None,
+        "outcome": report.outcome,
+        "utility": report.utility.to_dict("records"),
+    }
+
+
+def fidelity_table(report: FidelityReport) -> pd.DataFrame:
+    """Return the headline fidelity figures as a one-column table."""
+    figures = _fidelity_figures(report)
+    keys = ["quality_score", "column_shapes", "column_pair_trends", "detection_auc", "detection_score",
+            "max_abs_correlation_difference"]
+    return pd.DataFrame({"value": [figures[k] for k in keys]}, index=keys)
+
+
+@dataclass(frozen=True)
+class PrivacyReport:
+    """Distance-based privacy figures of a run's synthetic table."""
+
+    dcr: object
+    summary: dict
+
+
+def evaluate_privacy(run_dir, max_rows=None, random_state=0) -> PrivacyReport:
+    """Compute distances to closest record, the exact-match rate and NNDR; write ``results/privacy.json``.
+
+    Parameters
+    ----------
+    max_rows : int or None
+        Subsample the synthetic table to this many rows (seeded) to bound the run time.
+    """
+    from synthlib import privacy
+
+    data = load_run(run_dir)
+    synthetic = data.synthetic
+    if max_rows is not None and len(synthetic) > max_rows:
+        synthetic = synthetic.sample(n=max_rows, random_state=random_state).reset_index(drop=True)
+    dcr = privacy.distance_to_closest_record(synthetic, data.train, data.holdout, data.dictionary)
+    summary = privacy.privacy_summary(synthetic, data.train, data.holdout, data.dictionary)
+    write_json(RunPaths(run_dir).step_results("privacy"), summary)
+    return PrivacyReport(dcr=dcr, summary=summary)
+
+
+def privacy_table(report: PrivacyReport) -> pd.DataFrame:
+    """Return the privacy summary as a one-column table."""
+    return pd.DataFrame({"value": list(report.summary.values())}, index=list(report.summary))
+
+
+@dataclass(frozen=True)
+class ReplicationReport:
+    """The same regression fitted on real and synthetic data, and their comparison."""
+
+    real_fit: object
+    synthetic_fit: object
+    comparison: pd.DataFrame
+    summary: dict
+
+
+def default_formula(dictionary: DataDictionary) -> str:
+    """Return ``outcome ~ predictors`` over the quasi-identifiers and predictors of a dictionary.
+
+    Categorical predictors are wrapped in ``C()``; date columns and columns of other roles are left
+    out. Used when a configuration gives no formula.
+    """
+    outcome = default_outcome(dictionary)
+    if outcome is None:
+        raise ValueError("the dictionary declares no binary or numeric outcome; set replication.formula")
+    terms = []
+    for spec in dictionary.columns:
+        if spec.role not in ("predictor", "quasi_identifier") or spec.type == "date":
+            continue
+        terms.append(f"C({spec.name})" if spec.type == "categorical" else spec.name)
+    return f"{outcome} ~ " + " + ".join(terms)
+
+
+def replicate(run_dir, formula=None, family="logistic") -> ReplicationReport:
+    """Fit ``formula`` on the training split and on the synthetic table and compare the coefficients.
+
+    Results are written to ``results/replication.json``.
+    """
+    from synthlib import replication
+
+    data = load_run(run_dir)
+    formula = formula or default_formula(data.dictionary)
+    real_fit = replication.fit_model(data.train, formula, family)
+    synthetic_fit = replication.fit_model(data.synthetic, formula, family)
+    comparison = replication.compare_fits(real_fit, synthetic_fit)
+    summary = replication.replication_summary(comparison, include_intercept=False)
+    write_json(
+        RunPaths(run_dir).step_results("replication"),
+        {**summary, "formula": formula, "family": family, "n_real": real_fit.n, "n_synthetic": synthetic_fit.n,
+         "coefficients": comparison.to_dict("records")},
+    )
+    return ReplicationReport(real_fit, synthetic_fit, comparison, summary)
+
+
+def fit_table(report: ReplicationReport) -> pd.DataFrame:
+    """Return the size and convergence of the real and synthetic fits."""
+    fits = {"real": report.real_fit, "synthetic": report.synthetic_fit}
+    return pd.DataFrame(
+        {label: [fit.n, fit.n_dropped, fit.converged] for label, fit in fits.items()},
+        index=["rows used", "rows dropped (missing values)", "converged"],
+    )
+
+
+def replication_table(report: ReplicationReport) -> pd.DataFrame:
+    """Return the replication summary (intercept excluded) as a one-column table."""
+    return pd.DataFrame({"value": list(report.summary.values())}, index=list(report.summary))
