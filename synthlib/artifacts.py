@@ -75,6 +75,12 @@ class RunPaths:
         return self.run_dir / "results" / f"{step}.json"
 
 
+def json_number(value) -> float | None:
+    """Return ``value`` as a float, or None when it is NaN or infinite, which JSON cannot represent."""
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
 def _jsonable(value):
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
@@ -83,8 +89,7 @@ def _jsonable(value):
     if isinstance(value, (np.integer,)):
         return int(value)
     if isinstance(value, (np.floating, float)):
-        value = float(value)
-        return None if math.isnan(value) or math.isinf(value) else value
+        return json_number(value)
     if isinstance(value, np.bool_):
         return bool(value)
     if isinstance(value, Path):

@@ -1,4 +1,4 @@
-"""Check that executed notebooks show no row of the real input.
+"""Check that executed notebooks and built book pages show no row of the real input.
 
 A shown row is found by its values: each output line (a line of text, or a table row of HTML) is
 compared with every real row on the high-cardinality numeric columns (at least
@@ -57,6 +57,14 @@ def _output_lines(notebook: dict):
                     yield index, piece
 
 
+def _page_lines(path: Path):
+    """Yield ``(0, line)`` for every table row and text line of an HTML or text file."""
+    text = path.read_text(errors="replace")
+    for piece in _HTML_ROW.split(text):
+        for line in piece.splitlines():
+            yield 0, line
+
+
 def count_matches(line: str, identifying: np.ndarray) -> int:
     """Return the largest number of identifying values of one real row found in ``line``."""
     numbers = {float(token) for token in _NUMBER.findall(line)}
@@ -72,7 +80,7 @@ def find_real_rows(notebook_paths, paths) -> list:
     Parameters
     ----------
     notebook_paths : iterable of path-like
-        Executed notebooks.
+        Executed notebooks (``.ipynb``), or HTML pages of the built book.
     paths : synthlib.artifacts.RunPaths
         The run, whose training and holdout splits are the real input.
 
@@ -91,10 +99,13 @@ def find_real_rows(notebook_paths, paths) -> list:
         return []
     threshold = max(min(MIN_MATCHES, n_identifying), n_identifying // 2)
     leaks = []
-    for notebook_path in notebook_paths:
-        notebook = json.loads(Path(notebook_path).read_text())
-        for index, line in _output_lines(notebook):
+    for notebook_path in map(Path, notebook_paths):
+        if notebook_path.suffix == ".ipynb":
+            lines = _output_lines(json.loads(notebook_path.read_text()))
+        else:
+            lines = _page_lines(notebook_path)
+        for index, line in lines:
             matches = count_matches(line, identifying)
             if matches >= threshold:
-                leaks.append(f"{Path(notebook_path).name} cell {index}: {matches} values of one real row")
+                leaks.append(f"{notebook_path.name} cell {index}: {matches} values of one real row")
     return leaks

@@ -75,7 +75,7 @@ def load_smart() -> pd.DataFrame:
     -------
     pandas.DataFrame
         3,873 rows and 29 columns, not yet typed: pass it to
-        :func:`synthlib.dictionary.validate_table` with the SMART dictionary.
+        :func:`synthlib.validation.validate_table` with the SMART dictionary.
 
     Raises
     ------
@@ -228,7 +228,7 @@ def table_one(data: pd.DataFrame, dictionary: DataDictionary, by: str | None = N
     Parameters
     ----------
     data : pandas.DataFrame
-        Typed table (see :func:`synthlib.dictionary.validate_table`).
+        Typed table (see :func:`synthlib.validation.validate_table`).
     dictionary : DataDictionary
         Its data dictionary.
     by : str or None

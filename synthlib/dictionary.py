@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import csv
 import datetime
 import difflib
 import logging
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import yaml
 
-from synthlib.exceptions import DataValidationError, DictionaryError
+from synthlib.exceptions import DictionaryError
 
 logger = logging.getLogger(__name__)
 
@@ -429,8 +426,8 @@ def _parse_range(value, column_type, where, problems):
     low, high = (_parse_bound(bound, column_type, where, label, problems) for bound, label in zip(value, ("min", "max")))
     if low is not None and high is not None and low > high:
         problems.append(
-            f"{where}: range min {_format_bound(low)} is greater than max {_format_bound(high)}; "
-            f"swap them: range: [{_format_bound(high)}, {_format_bound(low)}]"
+            f"{where}: range min {format_bound(low)} is greater than max {format_bound(high)}; "
+            f"swap them: range: [{format_bound(high)}, {format_bound(low)}]"
         )
     return (low, high)
 
@@ -454,7 +451,8 @@ def _parse_bound(bound, column_type, where, label, problems):
     return bound
 
 
-def _format_bound(bound) -> str:
+def format_bound(bound) -> str:
+    """Format a range bound or a value for messages: dates as YYYY-MM-DD, floats in ``%g`` form."""
     if isinstance(bound, pd.Timestamp):
         return bound.strftime("%Y-%m-%d") if bound == bound.normalize() else bound.isoformat()
     return f"{bound:g}" if isinstance(bound, float) else str(bound)
@@ -465,7 +463,7 @@ def _plain_bound(bound):
     if bound is None:
         return None
     if isinstance(bound, pd.Timestamp):
-        return _format_bound(bound)
+        return format_bound(bound)
     return bound.item() if hasattr(bound, "item") else bound
 
 
@@ -498,350 +496,3 @@ def _dictionary_to_mapping(dictionary: DataDictionary) -> dict:
         "source": dictionary.source,
         "columns": [_column_to_mapping(spec) for spec in dictionary.columns],
     }
-
-
-# --- Validating tables ------------------------------------------------------------------------
-
-MAX_EXAMPLES = 5
-
-# Common clinical unit conversions: a value in `unit` times `factor` is the value in `other_unit`.
-# A column gets a unit hint when its name contains one of the fragments.
-UNIT_CONVERSIONS = (
-    (("chol", "hdl", "ldl"), "mmol/L", "mg/dL", 38.67),
-    (("trig", "tg"), "mmol/L", "mg/dL", 88.57),
-    (("gluc",), "mmol/L", "mg/dL", 18.0),
-    (("creat",), "mg/dL", "umol/L", 88.4),
-)
-
-
-def typed_dtype(spec: ColumnSpec):
-    """Return the pandas dtype that a validated table uses for a column of this declaration."""
-    if spec.type == "numeric":
-        return np.dtype("float64")
-    if spec.type in ("integer", "binary"):
-        return pd.Int64Dtype()
-    if spec.type == "categorical":
-        return pd.CategoricalDtype(categories=list(spec.levels))
-    return np.dtype("datetime64[ns]")
-
-
-def validate_table(raw: pd.DataFrame, dictionary: DataDictionary) -> pd.DataFrame:
-    """Convert a raw table to the typed table that its data dictionary declares.
-
-    For each column, the declared missing codes and empty or blank strings become missing,
-    the remaining values are converted to the declared type and then checked against the
-    declared levels or range. Time-zone-aware datetimes are converted to UTC and stored
-    without time zone. ``raw`` is never modified. Every problem of the whole table is
-    collected and raised in one error.
-
-    Parameters
-    ----------
-    raw : pandas.DataFrame
-        The table as read from a file, with values as strings or already typed.
-    dictionary : DataDictionary
-        Declaration of the expected columns.
-
-    Returns
-    -------
-    pandas.DataFrame
-        The dictionary's columns, in dictionary order, with the index of ``raw`` and these
-        dtypes: numeric float64, integer and binary nullable Int64, categorical a
-        CategoricalDtype of the declared levels, date datetime64[ns]. An optional column
-        that is absent from ``raw`` comes back with every value missing.
-
-    Raises
-    ------
-    DataValidationError
-        If required columns are missing, column names are duplicated, the table has
-        columns that the dictionary does not declare, or values do not convert or fall
-        outside the declared range or levels. Its ``problems`` list names the column,
-        up to five offending values and the fix for each problem.
-    """
-    if not isinstance(raw, pd.DataFrame):
-        raise TypeError(f"validate_table expects a pandas DataFrame; got {type(raw).__name__}")
-
-    problems = _header_problems(list(raw.columns), dictionary)
-    counts = raw.columns.value_counts()
-    typed = {}
-    for spec in dictionary.columns:
-        if counts.get(spec.name, 0) != 1:
-            if spec.name not in counts and not spec.required:
-                logger.info("optional column %r is absent from the table; it is filled with missing values", spec.name)
-            typed[spec.name] = pd.Series(index=range(len(raw)), dtype=typed_dtype(spec))
-            continue
-        values, column_problems = _convert_column(raw[spec.name].reset_index(drop=True), spec)
-        typed[spec.name] = values
-        problems.extend(column_problems)
-
-    if problems:
-        raise DataValidationError(problems)
-    table = pd.DataFrame(typed)
-    table.index = raw.index
-    return table
-
-
-def _header_problems(found: list, dictionary: DataDictionary) -> list:
-    problems = []
-    duplicated = sorted({str(name) for name in found if found.count(name) > 1})
-    if duplicated:
-        problems.append(
-            f"duplicated column name(s) in the table: {', '.join(map(repr, duplicated))}; "
-            "rename the headers so that each one is unique"
-        )
-    absent = [spec.name for spec in dictionary.columns if spec.required and spec.name not in found]
-    if absent:
-        hint = ""
-        if len(found) == 1 and ";" in str(found[0]):
-            hint = " The file looks semicolon-separated: save it with commas as separators."
-        problems.append(
-            f"missing required column(s): {', '.join(map(repr, absent))}; columns found: "
-            f"{', '.join(map(repr, found)) or 'none'}. Rename the headers to match the data dictionary, "
-            f"or set required: false for columns that may be absent.{hint}"
-        )
-    # Undeclared columns are an error, not a warning: they could be identifiers (names, record
-    # numbers) that would otherwise reach the generator unnoticed.
-    undeclared = [name for name in dict.fromkeys(found) if name not in dictionary]
-    if undeclared:
-        problems.append(
-            f"column(s) not in the data dictionary: {', '.join(map(repr, undeclared))}; "
-            "add them to the dictionary or drop them from the table"
-        )
-    return problems
-
-
-def _convert_column(column: pd.Series, spec: ColumnSpec):
-    """Return ``(typed values, problems)`` for one raw column."""
-    text = _as_text(column)
-    missing = _missing_mask(column, text, spec.missing_codes)
-    if spec.type == "categorical":
-        values, problems = _to_categorical(text, missing, spec)
-    elif spec.type == "date":
-        values, problems = _to_dates(column, text, missing, spec)
-    else:
-        values, problems = _to_numbers(column, text, missing, spec)
-
-    if spec.range is not None and spec.type != "categorical":
-        problem = _range_problem(values, spec)
-        if problem:
-            problems.append(problem)
-    if len(column) and missing.all():
-        logger.warning("column %r is entirely missing (%d rows); it is kept with dtype %s", spec.name, len(column), values.dtype)
-    return values, problems
-
-
-def _as_text(column: pd.Series) -> pd.Series:
-    """Return the values as stripped strings.
-
-    Whole floats lose their '.0' so that 1.0 matches the level '1', and Python booleans
-    become '1' and '0' so that True and False are valid binary values.
-    """
-    if pd.api.types.is_float_dtype(column.dtype):
-        return column.map(lambda v: str(int(v)) if pd.notna(v) and float(v).is_integer() else str(v))
-    if column.dtype == object:
-        column = column.map(lambda v: str(int(v)) if isinstance(v, (bool, np.bool_)) else v)
-    return column.astype(str).str.strip()
-
-
-def _missing_mask(column: pd.Series, text: pd.Series, codes) -> np.ndarray:
-    missing = column.isna().to_numpy() | (text == "").to_numpy() | text.isin(codes).to_numpy()
-    if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
-        numeric_codes = pd.to_numeric(pd.Series(codes, dtype=object), errors="coerce").dropna()
-        missing |= column.isin(numeric_codes.tolist()).to_numpy()
-    return missing
-
-
-def _examples(values) -> str:
-    distinct = list(dict.fromkeys(values))
-    shown = ", ".join(repr(v) if isinstance(v, str) else _format_bound(v) for v in distinct[:MAX_EXAMPLES])
-    return shown + (", ..." if len(distinct) > MAX_EXAMPLES else "")
-
-
-def _to_numbers(column, text, missing, spec):
-    """Convert a numeric, integer or binary column; return ``(values, problems)``."""
-    if pd.api.types.is_numeric_dtype(column.dtype):
-        numbers = column.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
-    else:
-        numbers = pd.to_numeric(text.where(~missing), errors="coerce").to_numpy(dtype=float)
-    numbers[missing] = np.nan
-    invalid = ~missing & ~np.isfinite(numbers)
-    problems = []
-    where = f"column {spec.name!r} ({spec.type})"
-
-    if spec.type == "binary":
-        invalid |= ~missing & ~np.isin(numbers, (0.0, 1.0))
-        if invalid.any():
-            problems.append(
-                f"{where}: {invalid.sum()} value(s) are not 0 or 1: {_examples(text[invalid])}; recode them to 0/1 "
-                "(display names go in labels), declare them in missing_codes, or declare type: categorical"
-            )
-    elif invalid.any():
-        examples = _examples(text[invalid])
-        hint = ""
-        if any(re.fullmatch(r"-?\d+,\d+", value) for value in text[invalid]):
-            hint = "; values such as '1,5' use a decimal comma: write '1.5'"
-        problems.append(
-            f"{where}: {invalid.sum()} value(s) are not numbers: {examples}; declare them in missing_codes "
-            f"(for example missing_codes: ['NA']) or correct them{hint}"
-        )
-    numbers[invalid] = np.nan
-
-    if spec.type == "numeric":
-        return pd.Series(numbers, dtype="float64"), problems
-    fractional = np.isfinite(numbers) & (numbers != np.round(numbers))
-    if fractional.any():
-        problems.append(
-            f"{where}: {fractional.sum()} value(s) are not whole numbers: {_examples(numbers[fractional])}; "
-            "round them or declare type: numeric"
-        )
-        numbers[fractional] = np.nan
-    # NOTE: values pass through float64, so integers beyond 2**53 lose precision.
-    return pd.Series(numbers).astype("Int64"), problems
-
-
-def _to_categorical(text, missing, spec):
-    unknown = ~missing & ~text.isin(spec.levels).to_numpy()
-    problems = []
-    if unknown.any():
-        offending = text[unknown]
-        by_lowercase = {level.lower(): level for level in spec.levels}
-        near = [f"{v!r} vs {by_lowercase[v.lower()]!r}" for v in dict.fromkeys(offending) if v.lower() in by_lowercase]
-        hint = f" (levels are case-sensitive: {', '.join(near[:MAX_EXAMPLES])})" if near else ""
-        problems.append(
-            f"column {spec.name!r} (categorical): {unknown.sum()} value(s) are not among the levels "
-            f"{list(spec.levels)}: {_examples(offending)}{hint}; add them to levels, declare them in "
-            "missing_codes, or correct them"
-        )
-    values = pd.Series(pd.Categorical(text.where(~missing & ~unknown), categories=list(spec.levels)))
-    return values, problems
-
-
-def _to_dates(column, text, missing, spec):
-    if pd.api.types.is_datetime64_any_dtype(column.dtype):
-        dates = column.copy()
-        if getattr(dates.dt, "tz", None) is not None:
-            dates = dates.dt.tz_convert("UTC").dt.tz_localize(None)
-    else:
-        dates = pd.to_datetime(text.where(~missing), errors="coerce", format="ISO8601")
-    dates = dates.astype("datetime64[ns]")
-    dates[missing] = pd.NaT
-    invalid = ~missing & dates.isna().to_numpy()
-    problems = []
-    if invalid.any():
-        problems.append(
-            f"column {spec.name!r} (date): {invalid.sum()} value(s) are not dates: {_examples(text[invalid])}; "
-            "write dates as YYYY-MM-DD (ISO 8601) or declare the codes in missing_codes"
-        )
-    return dates, problems
-
-
-def _range_problem(values: pd.Series, spec: ColumnSpec):
-    low, high = spec.range
-    present = values.dropna()
-    outside = pd.Series(False, index=present.index)
-    if low is not None:
-        outside |= present < low
-    if high is not None:
-        outside |= present > high
-    if not outside.any():
-        return None
-    unit = f" {spec.unit}" if spec.unit else ""
-    bounds = f"[{'null' if low is None else _format_bound(low)}, {'null' if high is None else _format_bound(high)}]"
-    offending = present[outside].sort_values()
-    hint = _unit_hint(present, outside, spec) if spec.is_numeric else ""
-    return (
-        f"column {spec.name!r}: {outside.sum()} value(s) outside the range {bounds}{unit}: "
-        f"{_examples(offending.tolist())}{hint}; correct them, declare them in missing_codes, or widen the range"
-    )
-
-
-def _normalise_unit(unit) -> str:
-    return str(unit).lower().replace("µ", "u").replace("μ", "u").replace(" ", "")
-
-
-def _alternative_units(spec: ColumnSpec):
-    """Yield ``(unit the data may be in, factor converting it to the declared unit)``."""
-    if not spec.unit:
-        return
-    name = spec.name.lower()
-    declared = _normalise_unit(spec.unit)
-    for fragments, unit, other_unit, factor in UNIT_CONVERSIONS:
-        if not any(fragment in name for fragment in fragments):
-            continue
-        if declared == _normalise_unit(unit):
-            yield other_unit, 1.0 / factor
-        elif declared == _normalise_unit(other_unit):
-            yield unit, factor
-
-
-def _unit_hint(present: pd.Series, outside: pd.Series, spec: ColumnSpec) -> str:
-    low = -np.inf if spec.range[0] is None else spec.range[0]
-    high = np.inf if spec.range[1] is None else spec.range[1]
-    for data_unit, factor in _alternative_units(spec):
-        converted = present.astype(float) * factor
-        how = f"multiply by {factor:g}" if factor >= 1 else f"divide by {1 / factor:g}"
-        if converted.between(low, high).all():
-            return (
-                f"; values look like {data_unit}; the dictionary declares {spec.unit}: "
-                f"{how} or change the unit and range"
-            )
-        if converted[outside].between(low, high).all():
-            return f"; the values outside the range would fit if they were in {data_unit} ({how}): check their unit"
-    return ""
-
-
-# --- Loading files ------------------------------------------------------------------------------
-
-
-def load_table(path, dictionary: DataDictionary) -> pd.DataFrame:
-    """Read a CSV or Parquet file and validate it against ``dictionary``.
-
-    CSV cells are read as text with pandas' default missing-value markers switched off, so
-    that codes such as ``NA`` are missing only where the dictionary declares them. Empty
-    cells are always missing. The file type comes from the suffix: ``.csv``, ``.parquet``
-    or ``.pq``.
-
-    Parameters
-    ----------
-    path : str or pathlib.Path
-        The data file.
-    dictionary : DataDictionary
-        Declaration of the expected columns.
-
-    Returns
-    -------
-    pandas.DataFrame
-        The typed table (see :func:`validate_table`).
-
-    Raises
-    ------
-    FileNotFoundError
-        If ``path`` does not exist.
-    DataValidationError
-        If the suffix is not supported, the file is empty or the table does not match.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"data file not found: {path}; check the path (the working directory is {Path.cwd()})")
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        raw = _read_csv(path)
-    elif suffix in (".parquet", ".pq"):
-        raw = pd.read_parquet(path)
-    else:
-        raise DataValidationError([f"unsupported file type {path.suffix!r} for {path}: save the table as .csv or .parquet"])
-    logger.info("read %d rows and %d columns from %s", len(raw), raw.shape[1], path)
-    return validate_table(raw, dictionary)
-
-
-def _read_csv(path: Path) -> pd.DataFrame:
-    try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig")
-    except pd.errors.EmptyDataError as exc:
-        raise DataValidationError([f"{path} is empty: write a header row and the data"]) from exc
-    # pandas renames a repeated header "a" to "a.1"; the csv module returns the headers as
-    # written, so that validate_table can report the duplicates.
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        header = next(csv.reader(handle), [])
-    if len(header) == raw.shape[1]:
-        raw.columns = header
-    return raw

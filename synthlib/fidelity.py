@@ -3,13 +3,13 @@
 Column and pair metrics follow the definitions of SDMetrics 0.32 (``KSComplement``,
 ``TVComplement``, ``CorrelationSimilarity``, ``ContingencySimilarity`` and the single-table
 ``QualityReport``), so scores can be set beside published SDMetrics numbers. Where a function
-departs from SDMetrics, its docstring describes the difference. Two model-based checks complete
-the suite: a real-versus-synthetic classifier (detection) and train-on-synthetic, test-on-real
-utility (TSTR).
+departs from SDMetrics, its docstring describes the difference. The model-based checks, a
+real-versus-synthetic classifier (detection) and train-on-synthetic, test-on-real utility (TSTR),
+are in :mod:`synthlib.utility`; :data:`METRIC_INFOS` declares the metrics of both modules.
 
-Every function takes typed tables (see ``synthlib.dictionary``) and a data dictionary. Inputs
-on which a score is undefined (an empty column, a constant column) give NaN and an
-:class:`~synthlib.exceptions.IncomputableMetricWarning` naming the column and the reason.
+Every function takes typed tables (see :func:`synthlib.validation.validate_table`) and a data
+dictionary. Inputs on which a score is undefined (an empty column, a constant column) give NaN
+and an :class:`~synthlib.exceptions.IncomputableMetricWarning` naming the column and the reason.
 """
 
 from __future__ import annotations
@@ -20,89 +20,32 @@ import math
 import sys
 import warnings
 from collections import Counter
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 from scipy.stats import ks_2samp, pearsonr, spearmanr
 from scipy.stats.contingency import association
-from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LinearRegression, LogisticRegression
-from sklearn.metrics import r2_score, roc_auc_score
-from sklearn.model_selection import StratifiedKFold
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
-from threadpoolctl import threadpool_limits
 
-from .exceptions import ConfigError, DataValidationError, IncomputableMetricWarning
+from .exceptions import ConfigError, IncomputableMetricWarning
+from .metrics import (
+    CONTINUOUS_TYPES,
+    DISCRETE_TYPES,
+    MetricInfo,
+    MetricResult,
+    _check_columns,
+    _datetime_ns,
+    _numeric_values,
+    _warn_incomputable,
+)
+from .utility import DETECTION, TSTR_UTILITY
 
 logger = logging.getLogger(__name__)
 
-CONTINUOUS_TYPES = ("numeric", "integer", "date")
-DISCRETE_TYPES = ("categorical", "binary")
 KS_DECIMALS = sys.float_info.dig - 1
 """Decimals kept before the KS test (14 on IEEE doubles), as SDMetrics does to absorb float noise."""
 TV_PSEUDO_COUNT = 1e-6
 """Real count given to a category seen only in the synthetic column (SDMetrics ``get_frequencies``)."""
-MISSING_LEVEL = "(missing)"
-"""Category that represents a missing value in one-hot features."""
-NANOSECONDS_PER_DAY = 86_400 * 10**9
-
-
-@dataclass(frozen=True)
-class MetricInfo:
-    """Declaration of a metric: its name, direction, range and the meaning of its extremes.
-
-    Attributes
-    ----------
-    name : str
-        Identifier used in result tables.
-    goal : str
-        ``"maximize"`` when higher is better, ``"minimize"`` when lower is better.
-    min_value, max_value : float
-        Range of the metric (``-inf`` or ``inf`` when unbounded).
-    extremes : str
-        Meaning of the best and worst values for the data.
-    """
-
-    name: str
-    goal: str
-    min_value: float
-    max_value: float
-    extremes: str
-
-    def __post_init__(self):
-        if self.goal not in ("maximize", "minimize"):
-            raise ValueError(
-                f"goal of metric {self.name!r} is {self.goal!r}; use 'maximize' or 'minimize'"
-            )
-        if not self.min_value <= self.max_value:
-            raise ValueError(
-                f"metric {self.name!r} has min_value {self.min_value} above max_value {self.max_value}"
-            )
-
-
-@dataclass(frozen=True, eq=False)
-class MetricResult:
-    """Value of a metric with the components it was computed from.
-
-    Attributes
-    ----------
-    name : str
-        Name of the metric, as in its :class:`MetricInfo`.
-    value : float
-        The score; NaN when it could not be computed.
-    breakdown : pandas.DataFrame or dict
-        Components of the score (per column, per pair or per fold); the producing
-        function documents the keys.
-    """
-
-    name: str
-    value: float
-    breakdown: pd.DataFrame | dict
 
 
 class CorrelationMatrices(NamedTuple):
@@ -141,16 +84,6 @@ QUALITY_SCORE = MetricInfo(
     "quality_score", "maximize", 0.0, 1.0,
     "Mean of column shapes and column pair trends; 1 when both match the real table exactly.",
 )
-DETECTION = MetricInfo(
-    "detection", "maximize", 0.0, 1.0,
-    "1 when a classifier cannot separate real from synthetic rows (AUC at most 0.5); "
-    "0 when it separates them perfectly (AUC 1).",
-)
-TSTR_UTILITY = MetricInfo(
-    "tstr_utility", "maximize", -math.inf, 1.0,
-    "AUC (binary outcome) or R^2 (numeric outcome) on real test rows: 1 is a perfect prediction; "
-    "AUC 0.5 or R^2 0 is no better than chance or the mean.",
-)
 METRIC_INFOS = (
     KS_COMPLEMENT, TV_COMPLEMENT, COLUMN_SHAPES, CORRELATION_SIMILARITY, CONTINGENCY_SIMILARITY,
     CORRELATION_DIFFERENCE, QUALITY_SCORE, DETECTION, TSTR_UTILITY,
@@ -158,16 +91,11 @@ METRIC_INFOS = (
 
 
 def describe_metrics() -> pd.DataFrame:
-    """Return one row per metric of this module: name, goal, range and meaning of the extremes."""
+    """Return one row per metric of this module and :mod:`synthlib.utility`: name, goal, range, extremes."""
     return pd.DataFrame([info.__dict__ for info in METRIC_INFOS])
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def _warn_incomputable(info: MetricInfo, subject: str, reason: str) -> None:
-    message = f"{info.name} of {subject} is NaN because {reason}"
-    warnings.warn(message, IncomputableMetricWarning, stacklevel=3)
 
 
 def _warn_summary(item_kind: str, reasons: pd.Series) -> None:
@@ -189,18 +117,6 @@ def _warn_summary(item_kind: str, reasons: pd.Series) -> None:
     )
 
 
-def _check_columns(names, **tables) -> None:
-    problems = [
-        f"column {name!r} of the data dictionary is missing from the {label} table; "
-        "pass tables validated against the same dictionary"
-        for label, table in tables.items()
-        for name in names
-        if name not in table.columns
-    ]
-    if problems:
-        raise DataValidationError(problems)
-
-
 def _check_choice(parameter: str, value, allowed) -> None:
     if value not in allowed:
         raise ConfigError(f"{parameter} is {value!r}; use one of {', '.join(map(repr, allowed))}")
@@ -214,29 +130,6 @@ def _check_threshold(parameter: str, value) -> None:
 def _check_n_bins(n_bins) -> None:
     if not isinstance(n_bins, int) or n_bins < 1:
         raise ConfigError(f"n_bins is {n_bins!r}; use a positive integer")
-
-
-def _datetime_ns(series: pd.Series) -> pd.Series:
-    """Return a date column as naive datetime64[ns]."""
-    if getattr(series.dt, "tz", None) is not None:
-        series = series.dt.tz_convert(None)
-    return series.astype("datetime64[ns]")
-
-
-def _numeric_values(series: pd.Series) -> pd.Series:
-    """Return a column as float64 with NaN for missing values; dates become nanoseconds since 1970."""
-    if pd.api.types.is_datetime64_any_dtype(series):
-        dates = _datetime_ns(series)
-        values = dates.to_numpy().view("int64").astype("float64")
-        values[dates.isna().to_numpy()] = np.nan
-        return pd.Series(values, index=series.index, name=series.name)
-    if isinstance(series.dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(series):
-        raise DataValidationError([
-            f"column {series.name!r} has dtype {series.dtype}, but a numeric or date column was "
-            "expected; load the table with its data dictionary so numbers are float64 or Int64 "
-            "and dates datetime64"
-        ])
-    return series.astype("float64")
 
 
 def _discrete_values(series: pd.Series) -> pd.Series:
@@ -841,254 +734,3 @@ def quality_score(
         "pairs": pairs,
     }
     return MetricResult(QUALITY_SCORE.name, overall, breakdown)
-
-
-# ---------------------------------------------------------------- model-based checks
-
-
-def _model_frame(table: pd.DataFrame, dictionary, names) -> pd.DataFrame:
-    """Return model inputs: continuous columns as float (dates in days), discrete ones as strings."""
-    frame = {}
-    for name in names:
-        if dictionary.column(name).type not in CONTINUOUS_TYPES:
-            frame[name] = table[name].astype("string").fillna(MISSING_LEVEL).astype(object)
-            continue
-        values = _numeric_values(table[name])
-        if pd.api.types.is_datetime64_any_dtype(table[name]):
-            values = values / NANOSECONDS_PER_DAY
-        frame[name] = values
-    return pd.DataFrame(frame, index=table.index)
-
-
-def _category_levels(dictionary, names, frames) -> dict:
-    """List every level of each discrete column: declared levels, then any other value seen."""
-    levels = {}
-    for name in names:
-        spec = dictionary.column(name)
-        if spec.type not in DISCRETE_TYPES:
-            continue
-        declared = ["0", "1"] if spec.type == "binary" else [str(level) for level in spec.levels or ()]
-        seen = set().union(*(frame[name].unique() for frame in frames))
-        levels[name] = declared + sorted(seen - set(declared) - {MISSING_LEVEL}) + [MISSING_LEVEL]
-    return levels
-
-
-def _feature_pipeline(names, levels: dict, model) -> Pipeline:
-    """Build a pipeline: median imputation with missing indicators, scaling, one-hot encoding, ``model``."""
-    continuous = [name for name in names if name not in levels]
-    discrete = [name for name in names if name in levels]
-    numeric = Pipeline([
-        ("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
-        ("scale", StandardScaler()),
-    ])
-    one_hot = OneHotEncoder(
-        categories=[levels[name] for name in discrete], handle_unknown="ignore", sparse_output=False
-    )
-    transformers = []
-    if continuous:
-        transformers.append(("continuous", numeric, continuous))
-    if discrete:
-        transformers.append(("discrete", one_hot, discrete))
-    return Pipeline([("features", ColumnTransformer(transformers)), ("model", model)])
-
-
-def detection_auc(
-    real: pd.DataFrame,
-    synthetic: pd.DataFrame,
-    dictionary,
-    random_state=0,
-    n_splits: int = 3,
-    n_threads: int | None = 1,
-) -> MetricResult:
-    """Measure how well a classifier separates real rows from synthetic ones.
-
-    A logistic regression on standardised, median-imputed continuous columns (with missing
-    indicators) and one-hot categories is cross-validated over stratified folds. The score
-    ``1 - mean(2 * max(0.5, AUC) - 1)`` is that of SDMetrics 0.32 ``LogisticDetection``. That
-    metric builds other features (boolean columns dropped, mean imputation, robust scaling, no
-    missing indicators) and shuffles its folds without a seed, so its values differ from these.
-
-    NOTE: a linear model on single columns mostly detects differences in the marginals. A column-wise
-    shuffle of SMART, with every marginal kept and every pair broken, scored 1.0 (mean AUC 0.44)
-    while its column pair trends fell to 0.78, so read this score beside :func:`quality_score`.
-
-    Parameters
-    ----------
-    real, synthetic : pandas.DataFrame
-        Typed tables containing every modelled column of ``dictionary``.
-    dictionary : synthlib.dictionary.DataDictionary
-        Declares the column types; identifier columns are skipped.
-    random_state : int, numpy.random.RandomState or None
-        Seed of the fold shuffle.
-    n_splits : int
-        Number of folds; each table needs at least this many rows.
-    n_threads : int or None
-        Threads for native code (OpenMP, BLAS) while the models run; None keeps the library
-        defaults. See :func:`tstr_utility` for why the default is 1.
-
-    Returns
-    -------
-    MetricResult
-        ``value`` is the detection score (1 is best); ``breakdown`` contains ``mean_auc`` and
-        ``fold_aucs`` (a tuple), with real rows as the positive class.
-    """
-    if not isinstance(n_splits, int) or n_splits < 2:
-        raise ConfigError(f"n_splits is {n_splits!r}; use an integer of at least 2")
-    names = dictionary.modelled_columns
-    _check_columns(names, real=real, synthetic=synthetic)
-
-    smallest = min(len(real), len(synthetic))
-    if smallest < n_splits:
-        reason = f"a table has {smallest} row(s), fewer than n_splits={n_splits}"
-        _warn_incomputable(DETECTION, "the table", reason)
-        return MetricResult(DETECTION.name, math.nan, {"mean_auc": math.nan, "fold_aucs": ()})
-
-    real_frame = _model_frame(real, dictionary, names)
-    synthetic_frame = _model_frame(synthetic, dictionary, names)
-    levels = _category_levels(dictionary, names, (real_frame, synthetic_frame))
-    features = pd.concat([real_frame, synthetic_frame], ignore_index=True)
-    labels = np.concatenate([
-        np.ones(len(real_frame), dtype=int), np.zeros(len(synthetic_frame), dtype=int)
-    ])
-
-    fold_aucs = []
-    folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
-    with threadpool_limits(limits=n_threads):
-        for train_index, test_index in folds.split(features, labels):
-            model = _feature_pipeline(names, levels, LogisticRegression(max_iter=1000))
-            model.fit(features.iloc[train_index], labels[train_index])
-            probability = model.predict_proba(features.iloc[test_index])[:, 1]
-            fold_aucs.append(float(roc_auc_score(labels[test_index], probability)))
-
-    score = 1.0 - float(np.mean([2.0 * max(0.5, auc) - 1.0 for auc in fold_aucs]))
-    breakdown = {"mean_auc": float(np.mean(fold_aucs)), "fold_aucs": tuple(fold_aucs)}
-    return MetricResult(DETECTION.name, score, breakdown)
-
-
-def _utility_models(outcome_type: str, random_state) -> list:
-    if outcome_type == "binary":
-        return [
-            ("logistic_regression", LogisticRegression(max_iter=1000)),
-            ("hist_gradient_boosting", HistGradientBoostingClassifier(random_state=random_state)),
-        ]
-    return [
-        ("linear_regression", LinearRegression()),
-        ("hist_gradient_boosting", HistGradientBoostingRegressor(random_state=random_state)),
-    ]
-
-
-def _outcome_problem(outcome: pd.Series, label: str) -> str | None:
-    if len(outcome) < 2:
-        return (
-            f"the {label} table has {len(outcome)} row(s) with a non-missing outcome; "
-            "at least 2 are needed"
-        )
-    if outcome.nunique() < 2:
-        return f"the {label} outcome takes a single value, so no model can learn or be scored on it"
-    return None
-
-
-def _utility_score(model, outcome_type: str, features: pd.DataFrame, outcome: np.ndarray) -> float:
-    if outcome_type == "binary":
-        positive = list(model.classes_).index(1)
-        return float(roc_auc_score(outcome, model.predict_proba(features)[:, positive]))
-    return float(r2_score(outcome, model.predict(features)))
-
-
-def tstr_utility(
-    real_train: pd.DataFrame,
-    synthetic: pd.DataFrame,
-    real_test: pd.DataFrame,
-    outcome: str,
-    dictionary,
-    random_state=0,
-    features=None,
-    n_threads: int | None = 1,
-) -> pd.DataFrame:
-    """Compare models trained on synthetic and on real rows, both tested on real rows.
-
-    Train-on-synthetic, test-on-real (TSTR) is set against train-on-real, test-on-real (TRTR).
-    A binary outcome is predicted by logistic regression and histogram gradient boosting and
-    scored by AUC. A numeric or integer outcome is predicted by linear regression and histogram
-    gradient boosting and scored by R^2. Rows with a missing outcome are dropped. Features are
-    preprocessed as in :func:`detection_auc`, with the category levels of the dictionary, so a
-    level absent from the synthetic table becomes an all-zero feature rather than an error.
-
-    Parameters
-    ----------
-    real_train, synthetic, real_test : pandas.DataFrame
-        Typed tables; ``real_test`` must not overlap the rows the generator was trained on.
-    outcome : str
-        Column to predict (type binary, numeric or integer).
-    dictionary : synthlib.dictionary.DataDictionary
-        Declares the column types and roles.
-    random_state : int, numpy.random.RandomState or None
-        Seed of the gradient boosting models.
-    features : sequence of str, optional
-        Predictors; default all modelled columns except those with role ``outcome``.
-    n_threads : int or None
-        Threads for native code (OpenMP, BLAS) while the models run; None keeps the library
-        defaults. The default is 1 because the tables are small and idle OpenMP threads of
-        histogram gradient boosting spin on a busy machine. On SMART (3,873 rows, 28 columns)
-        this function took 57 s with default threads and 1.4 s with one, on a loaded 2-core
-        machine.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per model and training table: ``model``, ``trained_on`` (``real`` or
-        ``synthetic``), ``score``, ``metric`` (``auc`` or ``r2``) and ``n_train``. A score is
-        NaN, with an IncomputableMetricWarning, when its training outcome is constant or has
-        fewer than two rows, or when the test outcome is.
-    """
-    outcome_type = dictionary.column(outcome).type
-    if outcome_type not in ("binary", "numeric", "integer"):
-        raise ConfigError(
-            f"outcome {outcome!r} has type {outcome_type!r}; tstr_utility supports binary, "
-            "numeric and integer outcomes, so recode it as one of those in the data dictionary"
-        )
-    if features is None:
-        features = [
-            name for name in dictionary.modelled_columns
-            if name != outcome and dictionary.column(name).role != "outcome"
-        ]
-    features = list(features)
-    tables = {"real_train": real_train, "synthetic": synthetic, "real_test": real_test}
-    _check_columns([*features, outcome], **tables)
-
-    # Boolean masks, not index labels, so tables with repeated index labels keep their row count.
-    labelled_tables = {
-        label: table[table[outcome].notna().to_numpy()]
-        for label, table in zip(("real", "synthetic", "test"), tables.values())
-    }
-    outcomes = {label: _numeric_values(table[outcome]) for label, table in labelled_tables.items()}
-    frames = {label: _model_frame(table, dictionary, features) for label, table in labelled_tables.items()}
-    levels = _category_levels(dictionary, features, frames.values())
-    metric = "auc" if outcome_type == "binary" else "r2"
-
-    test_problem = _outcome_problem(outcomes["test"], "real test")
-    if test_problem:
-        _warn_incomputable(TSTR_UTILITY, f"outcome {outcome!r}", test_problem)
-    rows = []
-    for trained_on in ("real", "synthetic"):
-        problem = test_problem or _outcome_problem(outcomes[trained_on], f"{trained_on} training")
-        if problem and not test_problem:
-            subject = f"outcome {outcome!r} trained on {trained_on} rows"
-            _warn_incomputable(TSTR_UTILITY, subject, problem)
-        for model_name, model in _utility_models(outcome_type, random_state):
-            score = math.nan
-            if not problem:
-                pipeline = _feature_pipeline(features, levels, model)
-                test_outcome = outcomes["test"].to_numpy()
-                with threadpool_limits(limits=n_threads):
-                    pipeline.fit(frames[trained_on], outcomes[trained_on].to_numpy())
-                    score = _utility_score(pipeline, outcome_type, frames["test"], test_outcome)
-            rows.append({
-                "model": model_name,
-                "trained_on": trained_on,
-                "score": score,
-                "metric": metric,
-                "n_train": len(outcomes[trained_on]),
-            })
-    return pd.DataFrame(rows, columns=["model", "trained_on", "score", "metric", "n_train"])
-

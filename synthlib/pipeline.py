@@ -189,16 +189,25 @@ def write_summary(paths: RunPaths) -> dict:
     return summary
 
 
-def check_no_real_rows(paths: RunPaths) -> None:
-    """Raise when an executed notebook of the run shows a row of the real training or holdout data."""
+def check_no_real_rows(paths: RunPaths, files=None) -> None:
+    """Raise when a file shows a row of the run's real training or holdout data.
+
+    Parameters
+    ----------
+    paths : RunPaths
+        The run.
+    files : iterable of path-like or None
+        Executed notebooks or HTML pages; None checks the run's executed notebooks.
+    """
     from synthlib.audit import find_real_rows
 
     if not paths.train.is_file():
         return
-    leaks = find_real_rows(sorted(paths.notebooks_dir.glob("*.ipynb")), paths)
+    files = sorted(paths.notebooks_dir.glob("*.ipynb")) if files is None else list(files)
+    leaks = find_real_rows(files, paths)
     if leaks:
         raise RuntimeError(
-            "executed notebooks show rows of the real input: "
+            "executed notebooks or book pages show rows of the real input: "
             + "; ".join(leaks)
             + ". Display aggregates or synthetic rows only."
         )
@@ -228,6 +237,8 @@ def build_book(run_dir, book_dir=None) -> Path:
         command = [str(jupyter_book), "build", str(book_dir), "--warningiserror", "--keep-going"]
     logger.info("Building the book: %s", " ".join(command))
     subprocess.run(command, check=True)
-    index = book_dir / "_build" / "html" / "index.html"
+    html = book_dir / "_build" / "html"
+    check_no_real_rows(paths, sorted(html.rglob("*.html")))
+    index = html / "index.html"
     logger.info("Book written to %s", index)
     return index

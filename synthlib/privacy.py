@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .artifacts import json_number
 from .exceptions import ConfigError, DataValidationError, IncomputableMetricWarning
 
 logger = logging.getLogger(__name__)
@@ -583,12 +584,6 @@ def exact_match_rate(synthetic, train, dictionary, columns=None, round_numeric=T
     return rate
 
 
-def _json_number(value):
-    """Return a float, or None for NaN, so that ``json.dump`` writes valid JSON."""
-    value = float(value)
-    return None if np.isnan(value) else value
-
-
 def _median_or_nan(values: np.ndarray) -> float:
     finite = values[~np.isnan(values)]
     return float(np.median(finite)) if finite.size else float("nan")
@@ -600,7 +595,7 @@ def privacy_summary(
     """Compute the headline distance-based privacy figures, ready for ``json.dump``.
 
     Holdout figures sit beside the synthetic ones as the baseline of real rows the
-    generator never saw. NaN figures are written as None.
+    generator never saw. NaN and infinite figures are written as None.
 
     Parameters
     ----------
@@ -644,6 +639,6 @@ def privacy_summary(
         "nndr_synthetic_median": _median_or_nan(nndr_synthetic),
         "nndr_holdout_median": _median_or_nan(nndr_holdout),
     }
-    summary = {key: _json_number(value) for key, value in figures.items()}
+    summary = {key: json_number(value) for key, value in figures.items()}
     summary.update(n_synthetic=len(synthetic), n_train=len(train), n_holdout=len(holdout))
     return summary

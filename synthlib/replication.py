@@ -24,6 +24,7 @@ from statsmodels.tools.sm_exceptions import (
     PerfectSeparationWarning,
 )
 
+from .artifacts import json_number
 from .exceptions import ConfigError, IncomputableMetricWarning, SynthlibError, SynthlibWarning
 
 logger = logging.getLogger(__name__)
@@ -526,18 +527,13 @@ def compare_fits(
     return table
 
 
-def _json_number(value):
-    """Return a float, or None for NaN, so that ``json.dump`` writes valid JSON."""
-    value = float(value)
-    return None if np.isnan(value) else value
-
-
 def replication_summary(comparison: pd.DataFrame, include_intercept: bool = True) -> dict:
     """Summarise a :func:`compare_fits` table in a few figures, ready for ``json.dump``.
 
     Means and shares are taken over the terms estimated in both fits, and
     ``n_terms_missing`` counts the others. A term whose overlap is NaN (an interval of
-    zero length) is left out of ``mean_ci_overlap``. Empty means are written as None.
+    zero length) is left out of ``mean_ci_overlap``. Means that are NaN (no terms) or
+    infinite are written as None.
 
     Parameters
     ----------
@@ -563,5 +559,5 @@ def replication_summary(comparison: pd.DataFrame, include_intercept: bool = True
         "significance_agreement": known["significance_agreement"].astype(float).mean(),
     }
     summary = {"n_terms": int(len(rows)), "n_terms_missing": int(len(rows) - len(known))}
-    summary.update((key, _json_number(value)) for key, value in figures.items())
+    summary.update((key, json_number(value)) for key, value in figures.items())
     return summary

@@ -15,7 +15,8 @@ from pathlib import Path
 import pandas as pd
 
 from synthlib.artifacts import RunPaths, write_json
-from synthlib.dictionary import DataDictionary, load_table, read_dictionary, validate_table, write_dictionary
+from synthlib.dictionary import DataDictionary, read_dictionary, write_dictionary
+from synthlib.validation import load_table, validate_table
 
 logger = logging.getLogger(__name__)
 
@@ -353,15 +354,16 @@ def evaluate_fidelity(run_dir, outcome=None, random_state=0) -> FidelityReport:
     holdout split. Results are written to ``results/fidelity.json``.
     """
     from synthlib import fidelity
+    from synthlib.utility import detection_auc, tstr_utility
 
     data = load_run(run_dir)
     outcome = outcome or default_outcome(data.dictionary)
     shapes = fidelity.column_shapes(data.train, data.synthetic, data.dictionary)
     quality = fidelity.quality_score(data.train, data.synthetic, data.dictionary)
     correlations = fidelity.correlation_difference(data.train, data.synthetic, data.dictionary)
-    detection = fidelity.detection_auc(data.train, data.synthetic, data.dictionary, random_state=random_state)
+    detection = detection_auc(data.train, data.synthetic, data.dictionary, random_state=random_state)
     if outcome is not None:
-        utility = fidelity.tstr_utility(
+        utility = tstr_utility(
             data.train, data.synthetic, data.holdout, outcome, data.dictionary, random_state=random_state
         )
     else:

@@ -250,6 +250,7 @@ def fine_tune(
         data_seed=random_state,
         disable_tqdm=not progress,
         dataloader_num_workers=0,
+        dataloader_pin_memory=torch.cuda.is_available(),
         remove_unused_columns=False,
     )
     trainer = Trainer(

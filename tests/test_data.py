@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from synthlib.data import load_smart, table_one, train_holdout_split
-from synthlib.dictionary import DataDictionary, read_dictionary, validate_table
+from synthlib.dictionary import DataDictionary, read_dictionary
+from synthlib.validation import validate_table
 from synthlib.exceptions import ConfigError, DataValidationError
 
 SMART_YAML = Path(__file__).resolve().parents[1] / "data_templates" / "smart.yaml"

@@ -7,15 +7,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from synthlib.dictionary import (
-    ColumnSpec,
-    DataDictionary,
-    load_table,
-    read_dictionary,
-    validate_table,
-    write_dictionary,
-)
+from synthlib.dictionary import ColumnSpec, DataDictionary, read_dictionary, write_dictionary
 from synthlib.exceptions import DataValidationError, DictionaryError
+from synthlib.validation import load_table, validate_table
+from synthlib.values import convert_values
 
 
 def column(**entry):
@@ -247,7 +242,7 @@ def test_validate_keeps_index(raw, dictionary):
 
 def test_validate_entirely_missing_column(raw, dictionary, caplog):
     raw = raw.assign(chol=["", "", ""], smoking=["", "", ""], age=["NA", "NA", "NA"])
-    with caplog.at_level(logging.WARNING, logger="synthlib.dictionary"):
+    with caplog.at_level(logging.WARNING, logger="synthlib.validation"):
         table = validate_table(raw, dictionary)
     assert table["chol"].isna().all()
     assert table["chol"].dtype == np.float64
@@ -384,6 +379,27 @@ def test_validate_typed_input_accepted(raw, dictionary):
     table = validate_table(raw, dictionary)
     again = validate_table(table, dictionary)
     pd.testing.assert_frame_equal(again, table)
+
+
+def test_validate_matches_row_conversion(raw, dictionary):
+    table = validate_table(raw, dictionary)
+    converted = convert_values(raw, dictionary)
+    assert converted.reasons.isna().all()
+    pd.testing.assert_frame_equal(converted.data, table)
+
+
+def test_validate_flags_rows_that_sampling_rejects(raw, dictionary):
+    broken = raw.assign(age=["64", "150", "x"])
+    reasons = convert_values(broken, dictionary).reasons.tolist()
+    problems = validation_problems(broken, dictionary)
+    assert reasons[1:] == ["above the maximum 100 in column age", "not a number in column age"]
+    assert "column 'age' (integer): 1 value(s) are not numbers: 'x'" in problems[0]
+    assert "column 'age': 1 value(s) outside the range [18, 100] years: 150" in problems[1]
+
+
+def test_validate_infinite_values(raw, dictionary):
+    problems = validation_problems(raw.assign(chol=["inf", "4.0", "3.9"]), dictionary)
+    assert "1 value(s) are not numbers: 'inf'" in problems[0]
 
 
 # --- Files -------------------------------------------------------------------------------------

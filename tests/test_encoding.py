@@ -161,3 +161,39 @@ def test_convert_values_reports_each_kind():
     ]:
         converted = convert_values(raw[[name]], DataDictionary("t", (specs[name],)))
         assert converted.reasons.tolist() == [reason]
+
+
+def test_convert_values_missing_codes_and_blanks():
+    spec = ColumnSpec("ldl", "numeric", range=(0.5, 10), missing_codes=("-99", "NA"))
+    raw = pd.DataFrame({"ldl": ["-99", "NA", " ", "", None, "4.2"]})
+    converted = convert_values(raw, DataDictionary("t", (spec,)))
+    assert converted.reasons.isna().all()
+    assert converted.data["ldl"].isna().tolist() == [True, True, True, True, True, False]
+
+
+def test_convert_values_rejects_infinity():
+    raw = pd.DataFrame({"x": ["inf", "-inf", "1.5"]})
+    converted = convert_values(raw, DataDictionary("t", (ColumnSpec("x", "numeric"),)))
+    assert converted.reasons.tolist()[:2] == ["not a number in column x"] * 2
+    assert pd.isna(converted.reasons.iloc[2])
+
+
+def test_convert_values_typed_inputs():
+    specs = (
+        ColumnSpec("level", "categorical", levels=("1", "2")),
+        ColumnSpec("flag", "binary"),
+        ColumnSpec("count", "integer"),
+    )
+    raw = pd.DataFrame({"level": [1.0, 2.0], "flag": [True, False], "count": [3.0, np.nan]})
+    converted = convert_values(raw, DataDictionary("t", specs))
+    assert converted.reasons.isna().all()
+    assert converted.data["level"].tolist() == ["1", "2"]
+    assert converted.data["flag"].tolist() == [1, 0]
+    assert str(converted.data["count"].dtype) == "Int64"
+
+
+def test_convert_values_date_bound_in_reason():
+    spec = ColumnSpec("day", "date", range=(None, pd.Timestamp("2020-12-31")))
+    raw = pd.DataFrame({"day": ["2021-01-01"]})
+    converted = convert_values(raw, DataDictionary("t", (spec,)))
+    assert converted.reasons.tolist() == ["above the maximum 2020-12-31 in column day"]

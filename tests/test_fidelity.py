@@ -13,25 +13,10 @@ import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from synthlib import fidelity  # noqa: E402
-from synthlib.dictionary import ColumnSpec, DataDictionary  # noqa: E402
 from synthlib.exceptions import ConfigError, DataValidationError, IncomputableMetricWarning  # noqa: E402
 from synthlib.plots import fidelity as fidelity_plots  # noqa: E402
 
-SMOKING_LEVELS = ("never", "former", "current", "rare")
-
-DICTIONARY = DataDictionary(
-    name="toy",
-    columns=(
-        ColumnSpec("patient_id", "integer", role="identifier"),
-        ColumnSpec("age", "numeric", unit="years"),
-        ColumnSpec("ldl", "numeric", unit="mmol/L"),
-        ColumnSpec("visits", "integer"),
-        ColumnSpec("smoking", "categorical", levels=SMOKING_LEVELS),
-        ColumnSpec("diabetes", "binary", labels={0: "no", 1: "yes"}),
-        ColumnSpec("enrolled", "date"),
-        ColumnSpec("event", "binary", role="outcome"),
-    ),
-)
+from metric_tables import DICTIONARY, real_fixture, synthetic_fixture  # noqa: E402, F401 (fixtures)
 
 SDMETRICS_METADATA = {
     "columns": {
@@ -44,43 +29,6 @@ SDMETRICS_METADATA = {
         "event": {"sdtype": "boolean"},
     }
 }
-
-
-def make_table(n_samples, random_state, age_shift=0.0, smoking_p=(0.5, 0.3, 0.17, 0.03)):
-    """Build a typed table with missing values, a rare category, a strong correlation and an association."""
-    rng = np.random.default_rng(random_state)
-    age = rng.normal(60.0 + age_shift, 10.0, n_samples)
-    ldl = 0.08 * age + rng.normal(0.0, 0.5, n_samples)
-    ldl[rng.random(n_samples) < 0.2] = np.nan
-    visits = pd.array(rng.poisson(3, n_samples), dtype="Int64")
-    visits[rng.random(n_samples) < 0.1] = pd.NA
-    smoking = rng.choice(SMOKING_LEVELS, n_samples, p=smoking_p)
-    diabetes = (rng.random(n_samples) < np.where(smoking == "never", 0.1, 0.6)).astype(int)
-    days = pd.to_timedelta(rng.integers(0, 3650, n_samples), unit="D")
-    enrolled = pd.Series(pd.Timestamp("2000-01-01") + days)
-    enrolled[rng.random(n_samples) < 0.1] = pd.NaT
-    risk = 1.0 / (1.0 + np.exp(-(age - 60.0) / 5.0 - diabetes))
-    event = (rng.random(n_samples) < risk).astype(int)
-    return pd.DataFrame({
-        "patient_id": pd.array(np.arange(n_samples), dtype="Int64"),
-        "age": age,
-        "ldl": ldl,
-        "visits": visits,
-        "smoking": pd.Categorical(smoking, categories=SMOKING_LEVELS),
-        "diabetes": pd.array(diabetes, dtype="Int64"),
-        "enrolled": enrolled.astype("datetime64[ns]"),
-        "event": pd.array(event, dtype="Int64"),
-    })
-
-
-@pytest.fixture(scope="module")
-def real():
-    return make_table(240, random_state=0)
-
-
-@pytest.fixture(scope="module")
-def synthetic():
-    return make_table(180, random_state=1, age_shift=3.0)
 
 
 # ---------------------------------------------------------------- declarations
@@ -443,117 +391,6 @@ def test_quality_score_unbinnable_date_pairs(real):
 def test_quality_score_rejects_unknown_binning(real):
     with pytest.raises(ConfigError, match="binning"):
         fidelity.quality_score(real, real, DICTIONARY, binning="quantile")
-
-
-# ---------------------------------------------------------------- detection
-
-
-def test_detection_identical_tables_near_chance(real):
-    result = fidelity.detection_auc(real, real, DICTIONARY, random_state=0)
-    assert len(result.breakdown["fold_aucs"]) == 3
-    assert result.breakdown["mean_auc"] < 0.65
-    assert result.value > 0.7
-
-
-def test_detection_separable_tables_score_zero(real):
-    far = real.assign(age=real["age"] + 200.0)
-    result = fidelity.detection_auc(real, far, DICTIONARY, random_state=0)
-    assert result.breakdown["mean_auc"] == pytest.approx(1.0)
-    assert result.value == pytest.approx(0.0)
-
-
-def test_detection_score_formula(real, synthetic):
-    result = fidelity.detection_auc(real, synthetic, DICTIONARY, random_state=0, n_splits=4)
-    expected = 1 - np.mean([2 * max(0.5, auc) - 1 for auc in result.breakdown["fold_aucs"]])
-    assert len(result.breakdown["fold_aucs"]) == 4
-    assert result.value == pytest.approx(expected)
-
-
-def test_detection_is_reproducible(real, synthetic):
-    first = fidelity.detection_auc(real, synthetic, DICTIONARY, random_state=0)
-    second = fidelity.detection_auc(real, synthetic, DICTIONARY, random_state=0)
-    assert first.breakdown["fold_aucs"] == second.breakdown["fold_aucs"]
-
-
-def test_detection_library_threads_same_result(real, synthetic):
-    one_thread = fidelity.detection_auc(real, synthetic, DICTIONARY, random_state=0)
-    library_threads = fidelity.detection_auc(real, synthetic, DICTIONARY, random_state=0, n_threads=None)
-    assert library_threads.value == pytest.approx(one_thread.value, abs=1e-9)
-
-
-def test_detection_one_row_synthetic_warns(real):
-    with pytest.warns(IncomputableMetricWarning, match="fewer than n_splits"):
-        result = fidelity.detection_auc(real, real.iloc[[0]], DICTIONARY)
-    assert math.isnan(result.value)
-
-
-# ---------------------------------------------------------------- TSTR
-
-
-def test_tstr_binary_outcome_rows(real, synthetic):
-    train, test = real.iloc[:160], real.iloc[160:]
-    table = fidelity.tstr_utility(train, synthetic, test, "event", DICTIONARY, random_state=0)
-    assert list(table["trained_on"]) == ["real", "real", "synthetic", "synthetic"]
-    assert set(table["model"]) == {"logistic_regression", "hist_gradient_boosting"}
-    assert (table["metric"] == "auc").all()
-    assert table["score"].between(0.0, 1.0).all()
-
-
-def test_tstr_numeric_outcome_uses_r2(real, synthetic):
-    train, test = real.iloc[:160], real.iloc[160:]
-    table = fidelity.tstr_utility(train, synthetic, test, "age", DICTIONARY, random_state=0)
-    assert set(table["model"]) == {"linear_regression", "hist_gradient_boosting"}
-    assert (table["metric"] == "r2").all()
-    assert table["score"].notna().all()
-
-
-def test_tstr_category_absent_from_synthetic(real, synthetic):
-    without_rare = synthetic[synthetic["smoking"] != "rare"]
-    assert (real["smoking"] == "rare").any()
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        table = fidelity.tstr_utility(real.iloc[:160], without_rare, real.iloc[160:], "event", DICTIONARY)
-    assert table["score"].notna().all()
-
-
-def test_tstr_constant_synthetic_outcome(real, synthetic):
-    constant = synthetic.assign(event=pd.array([0] * len(synthetic), dtype="Int64"))
-    with pytest.warns(IncomputableMetricWarning, match="synthetic training outcome takes a single value"):
-        table = fidelity.tstr_utility(real.iloc[:160], constant, real.iloc[160:], "event", DICTIONARY)
-    scores = table.set_index("trained_on")["score"]
-    assert scores["synthetic"].isna().all()
-    assert scores["real"].notna().all()
-
-
-def test_tstr_one_row_synthetic(real):
-    with pytest.warns(IncomputableMetricWarning, match="1 row"):
-        table = fidelity.tstr_utility(real.iloc[:160], real.iloc[[0]], real.iloc[160:], "age", DICTIONARY)
-    assert table.set_index("trained_on")["score"]["synthetic"].isna().all()
-
-
-def test_tstr_rejects_categorical_outcome(real):
-    with pytest.raises(ConfigError, match="'smoking'"):
-        fidelity.tstr_utility(real, real, real, "smoking", DICTIONARY)
-
-
-def test_tstr_excludes_outcome_role_columns(real):
-    # ldl is rebuilt from event, so only a model that uses event (role outcome) predicts it well.
-    leaky = real.assign(ldl=real["event"].astype(float) * 5.0)
-    train, test = leaky.iloc[:160], leaky.iloc[160:]
-    default = fidelity.tstr_utility(train, train, test, "ldl", DICTIONARY, random_state=0)
-    features = [*DICTIONARY.by_role("predictor"), "event"]
-    with_event = fidelity.tstr_utility(
-        train, train, test, "ldl", DICTIONARY, random_state=0, features=features
-    )
-    assert default["score"].max() < 0.9
-    assert with_event["score"].min() > 0.99
-
-
-def test_tstr_repeated_index_labels(real, synthetic):
-    repeated = synthetic.set_index(np.zeros(len(synthetic), dtype=int))
-    table = fidelity.tstr_utility(real.iloc[:160], repeated, real.iloc[160:], "event", DICTIONARY)
-    assert (table.set_index("trained_on").loc["synthetic", "n_train"] == len(synthetic)).all()
-
 
 # ---------------------------------------------------------------- plots
 

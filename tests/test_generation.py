@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from synthlib.dictionary import ColumnSpec, DataDictionary, load_table, write_dictionary
+from synthlib.dictionary import ColumnSpec, DataDictionary, write_dictionary
+from synthlib.validation import load_table
 from synthlib.encoding import encode_table
 from synthlib.exceptions import SamplingError, SynthlibWarning, TokenBudgetError
 from synthlib.models import (

@@ -49,7 +49,7 @@ def test_run_writes_summary(toy_run):
 
 def test_synthetic_rows_valid_against_dictionary(toy_run):
     paths = RunPaths(toy_run)
-    from synthlib.dictionary import load_table
+    from synthlib.validation import load_table
 
     synthetic = load_table(paths.synthetic_csv, read_dictionary(paths.dictionary))
     assert len(synthetic) == 150
