@@ -3,7 +3,7 @@
 A shown row is found by its values: each output line (a line of text, or a table row of HTML) is
 compared with every real row on the high-cardinality numeric columns (at least
 :data:`MIN_DISTINCT` distinct values; low-cardinality columns such as sex or 0/1 flags identify no
-one). A line that holds the values of at least :data:`MIN_MATCHES` such columns of one real row
+one). A line that contains the values of at least :data:`MIN_MATCHES` such columns of one real row
 (all of them when there are fewer, half of them when there are more than twice as many) counts as
 showing that row; with fewer than :data:`MIN_IDENTIFYING` such columns the check is skipped. Aggregates
 (means, quantiles, counts) match a real row on one column at most by chance, and a synthetic row

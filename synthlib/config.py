@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import re
 from pathlib import Path
 
 import yaml
@@ -62,13 +63,39 @@ DEFAULTS = {
 
 LORA_DEFAULTS = {"r": 8, "alpha": 16, "dropout": 0.05, "target_modules": "all-linear"}
 
+# Numeric settings: (key path, type, lower bound, whether the bound is included, whether None is allowed).
+# Strings that parse as numbers are accepted, because YAML 1.1 reads `1e-3` (no decimal point) as a string.
+NUMBERS = (
+    ("random_state", int, 0, True, False),
+    ("model.n_layer", int, 1, True, False),
+    ("model.n_embd", int, 1, True, False),
+    ("model.n_head", int, 1, True, False),
+    ("model.vocab_size", int, 260, True, False),
+    ("model.n_positions", int, 8, True, True),
+    ("model.lora.r", int, 1, True, False),
+    ("model.lora.alpha", float, 0, False, False),
+    ("model.lora.dropout", float, 0, True, False),
+    ("training.epochs", float, 0, False, False),
+    ("training.max_steps", int, 1, True, True),
+    ("training.max_seconds", float, 0, False, True),
+    ("training.batch_size", int, 1, True, False),
+    ("training.learning_rate", float, 0, False, False),
+    ("sampling.n_samples", int, 1, True, True),
+    ("sampling.batch_size", int, 1, True, False),
+    ("sampling.temperature", float, 0, False, False),
+    ("sampling.top_k", int, 0, True, False),
+    ("sampling.max_batches", int, 1, True, True),
+    ("privacy.max_rows", int, 1, True, True),
+)
+RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
 
 def _merge(defaults: dict, given: dict, where: str, problems: list) -> dict:
     merged = copy.deepcopy(defaults)
     for key, value in given.items():
         if key not in defaults:
             known = ", ".join(sorted(defaults))
-            problems.append(f"unknown key {where}{key!r}; known keys here: {known}")
+            problems.append(f"unknown key '{where}{key}'; known keys here: {known}")
             continue
         if isinstance(defaults[key], dict) and isinstance(value, dict):
             merged[key] = _merge(defaults[key], value, f"{where}{key}.", problems)
@@ -114,13 +141,61 @@ def resolve_config(mapping: dict, base_dir=None) -> dict:
     if config["replication"]["family"] not in ("logistic", "linear"):
         problems.append(f"replication.family must be 'logistic' or 'linear', got {config['replication']['family']!r}")
     fraction = config["data"]["holdout_fraction"]
-    if not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
-        problems.append(f"data.holdout_fraction must be between 0 and 1, got {fraction!r}")
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
+        problems.append(f"data.holdout_fraction must be a number between 0 and 1, got {fraction!r}")
+    if config["model"]["kind"] == "scratch" and config["model"]["lora"] is not None:
+        problems.append("model.lora applies to pre-trained models only: remove it or set model.kind: pretrained")
+    name = config["run_name"]
+    if not isinstance(name, str) or not RUN_NAME.fullmatch(name):
+        problems.append(
+            f"run_name must be a folder name of letters, digits, '_', '.' and '-' that starts with a letter "
+            f"or digit, got {name!r}"
+        )
+    for key, kind, low, inclusive, optional in NUMBERS:
+        _check_number(config, key, kind, low, inclusive, optional, problems)
+    dropout = (config["model"]["lora"] or {}).get("dropout", 0.0)
+    if isinstance(dropout, float) and dropout >= 1:
+        problems.append(f"model.lora.dropout must be below 1, got {dropout!r}")
     if problems:
         raise ConfigError("invalid configuration:\n" + "\n".join(f"- {p}" for p in problems))
     if base_dir is not None:
         _absolute_paths(config, Path(base_dir))
     return config
+
+
+def _number(value, kind):
+    """Return ``value`` as ``kind``, or None when it is not a number of that kind."""
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    if kind is int:
+        return int(number) if number.is_integer() else None
+    return number
+
+
+def _check_number(config, key, kind, low, inclusive, optional, problems) -> None:
+    """Convert ``config[key]`` (a dotted path) to ``kind`` in place, or record why it is invalid."""
+    *parents, leaf = key.split(".")
+    section = config
+    for parent in parents:
+        section = section.get(parent)
+        if not isinstance(section, dict):
+            return
+    value = section[leaf]
+    if value is None and optional:
+        return
+    number = _number(value, kind)
+    valid = number is not None and (number >= low if inclusive else number > low)
+    if not valid:
+        kind_name = "a whole number" if kind is int else "a number"
+        bound = f"{'at least' if inclusive else 'greater than'} {low}"
+        allowed = " (or null)" if optional else ""
+        problems.append(f"{key} must be {kind_name} {bound}{allowed}, got {value!r}")
+        return
+    section[leaf] = number
 
 
 def _absolute_paths(config: dict, base_dir: Path) -> None:
@@ -141,7 +216,10 @@ def load_config(path, base_dir=None) -> dict:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"configuration file not found: {path}")
-    mapping = yaml.safe_load(path.read_text()) or {}
+    try:
+        mapping = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path} is not a valid UTF-8 YAML file: {error}") from None
     if base_dir is None:
         folder = path.resolve().parent
         base_dir = folder.parent if folder.name == "configs" else folder

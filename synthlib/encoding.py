@@ -8,7 +8,9 @@ tabular data generators", ICLR).
 Escaping keeps the text unambiguous whatever the names and values contain: a backslash, a comma
 and ``<`` are written with a leading backslash, so ``"bp, systolic"`` becomes ``"bp\\, systolic"``.
 A segment ends at the first unescaped comma, and the column name is the longest declared name
-that the segment starts with followed by ``" is "``, so values may contain ``" is "``.
+that the segment starts with followed by ``" is "``, so values may contain ``" is "``. Names where
+one name followed by ``" is "`` starts another (``x`` and ``x is y``) would make that ambiguous,
+so they are rejected.
 Missing values are written as the unescaped marker ``<NA>``, which no escaped value can equal.
 """
 
@@ -22,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from synthlib.dictionary import ColumnSpec, DataDictionary
+from synthlib.exceptions import DictionaryError
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +115,7 @@ def encode_table(
     list of str
     """
     columns = [name for name in dictionary.modelled_columns if name in data.columns]
+    check_unambiguous_names(columns)
     rng = np.random.default_rng(random_state)
     texts = []
     for row in data[columns].to_dict("records"):
@@ -161,10 +165,22 @@ class ParsedRows:
     n_texts: int = 0
 
 
+def check_unambiguous_names(names) -> None:
+    """Raise DictionaryError when one column name followed by ``" is "`` starts another one."""
+    for short in names:
+        for long in names:
+            if long != short and escape(long).startswith(escape(short) + IS):
+                raise DictionaryError(
+                    f"column names {short!r} and {long!r} make rows ambiguous as text, because "
+                    f"'{short} is ...' can be read as either; rename one of them"
+                )
+
+
 class _ColumnMatcher:
     """Find which declared column an encoded segment belongs to, longest name first."""
 
     def __init__(self, names):
+        check_unambiguous_names(names)
         self._prefixes = sorted(((escape(n) + IS, n) for n in names), key=lambda p: -len(p[0]))
 
     def match(self, segment: str):

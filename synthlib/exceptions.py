@@ -36,6 +36,14 @@ class SamplingError(SynthlibError, RuntimeError):
     """Sampling could not produce the requested number of valid rows."""
 
 
+class NotebookError(SynthlibError, RuntimeError):
+    """A study notebook failed while papermill executed it."""
+
+
+class DisclosureError(SynthlibError, RuntimeError):
+    """An executed notebook or a book page shows a row of the real input."""
+
+
 class SynthlibWarning(UserWarning):
     """Base class of synthlib warnings."""
 

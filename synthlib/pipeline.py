@@ -20,6 +20,7 @@ import yaml
 
 from synthlib.artifacts import RunPaths, read_json, write_json
 from synthlib.config import load_config
+from synthlib.exceptions import ConfigError, DisclosureError, NotebookError
 
 logger = logging.getLogger(__name__)
 
@@ -85,23 +86,61 @@ def notebook_parameters(config: dict, run_dir: Path) -> dict:
     }
 
 
+def preflight(config: dict) -> None:
+    """Check the inputs a run needs before any notebook starts, so a typo fails in seconds.
+
+    Raises
+    ------
+    ConfigError
+        When the data file, the dictionary or the pre-trained model is missing, or the fidelity
+        outcome or the replication formula names a column the dictionary does not declare.
+    """
+    from synthlib.dictionary import read_dictionary
+    from synthlib.replication import check_formula_columns
+
+    data, model = config["data"], config["model"]
+    if not Path(data["dictionary"]).is_file():
+        raise ConfigError(f"data.dictionary: file not found: {data['dictionary']}")
+    if data["source"] != "smart" and not Path(data["source"]).is_file():
+        hint = " (the built-in SMART cohort is written 'smart')" if Path(data["source"]).name.lower() == "smart" else ""
+        raise ConfigError(f"data.source: file not found: {data['source']}{hint}")
+    if model["kind"] == "pretrained" and not (Path(model["path"]) / "config.json").is_file():
+        raise ConfigError(
+            f"model.path: no Hugging Face model in {model['path']} (config.json is missing). "
+            "Write SmolLM2-135M there with `synthlib materialize-smollm2 DIR`, or point at another local model."
+        )
+    modelled = read_dictionary(data["dictionary"]).modelled_columns
+    outcome = config["fidelity"]["outcome"]
+    if outcome is not None and outcome not in modelled:
+        raise ConfigError(f"fidelity.outcome {outcome!r} is not a modelled column of the dictionary: {modelled}")
+    if config["replication"]["formula"] is not None:
+        check_formula_columns(config["replication"]["formula"], modelled)
+
+
 def execute_notebook(source: Path, target: Path, parameters: dict, cwd: Path) -> None:
     """Execute one notebook with papermill, writing the executed copy to ``target``."""
     import papermill
+    from papermill.exceptions import PapermillExecutionError
 
     target.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     logger.info("Executing %s", source.name)
-    papermill.execute_notebook(
-        str(source),
-        str(target),
-        parameters=parameters,
-        kernel_name=KERNEL_NAME,
-        cwd=str(cwd),
-        progress_bar=False,
-        log_output=False,
-        report_mode=False,
-    )
+    try:
+        papermill.execute_notebook(
+            str(source),
+            str(target),
+            parameters=parameters,
+            kernel_name=KERNEL_NAME,
+            cwd=str(cwd),
+            progress_bar=False,
+            log_output=False,
+            report_mode=False,
+        )
+    except PapermillExecutionError as error:
+        raise NotebookError(
+            f"{source.name} failed in cell {error.exec_count}: {error.ename}: {error.evalue}. "
+            f"The executed notebook with the full traceback is {target}."
+        ) from None
     logger.info("Executed %s in %.0f s", source.name, time.perf_counter() - started)
 
 
@@ -128,6 +167,7 @@ def run_study(config_path, runs_dir=None, notebooks_dir=None, steps=None, overri
         The run folder.
     """
     config = load_config(config_path)
+    preflight(config)
     runs_dir = Path(runs_dir) if runs_dir is not None else REPO_ROOT / "runs"
     notebooks_dir = Path(notebooks_dir) if notebooks_dir is not None else REPO_ROOT / "notebooks"
     paths = RunPaths((runs_dir / config["run_name"]).resolve())
@@ -139,7 +179,7 @@ def run_study(config_path, runs_dir=None, notebooks_dir=None, steps=None, overri
         parameters[name].update(extra)
     for name in steps or NOTEBOOKS:
         if name not in parameters:
-            raise ValueError(f"unknown step {name!r}; steps are {', '.join(NOTEBOOKS)}")
+            raise ConfigError(f"unknown step {name!r}; steps are {', '.join(NOTEBOOKS)}")
         execute_notebook(
             notebooks_dir / f"{name}.ipynb",
             paths.notebooks_dir / f"{name}.ipynb",
@@ -206,7 +246,7 @@ def check_no_real_rows(paths: RunPaths, files=None) -> None:
     files = sorted(paths.notebooks_dir.glob("*.ipynb")) if files is None else list(files)
     leaks = find_real_rows(files, paths)
     if leaks:
-        raise RuntimeError(
+        raise DisclosureError(
             "executed notebooks or book pages show rows of the real input: "
             + "; ".join(leaks)
             + ". Display aggregates or synthetic rows only."
@@ -228,7 +268,7 @@ def build_book(run_dir, book_dir=None) -> Path:
     for name in NOTEBOOKS:
         source = paths.notebooks_dir / f"{name}.ipynb"
         if not source.is_file():
-            raise FileNotFoundError(f"{source} is missing: run `synthlib run CONFIG` before building the book")
+            raise ConfigError(f"{source} is missing: run `synthlib run CONFIG` before building the book")
         shutil.copyfile(source, chapters / f"{name}.ipynb")
     shutil.copyfile(paths.summary, chapters / "summary.json")
     command = [sys.executable, "-m", "jupyter_book", "build", str(book_dir), "--warningiserror", "--keep-going"]

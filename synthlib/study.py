@@ -454,8 +454,16 @@ def default_formula(dictionary: DataDictionary) -> str:
     for spec in dictionary.columns:
         if spec.role not in ("predictor", "quasi_identifier") or spec.type == "date":
             continue
-        terms.append(f"C({spec.name})" if spec.type == "categorical" else spec.name)
-    return f"{outcome} ~ " + " + ".join(terms)
+        name = formula_name(spec.name)
+        terms.append(f"C({name})" if spec.type == "categorical" else name)
+    return f"{formula_name(outcome)} ~ " + " + ".join(terms)
+
+
+def formula_name(name: str) -> str:
+    """Return a column name as a formula term: as it is when it is an identifier, else ``Q("name")``."""
+    if name.isidentifier():
+        return name
+    return "Q(" + repr(name) + ")"
 
 
 def replicate(run_dir, formula=None, family="logistic") -> ReplicationReport:

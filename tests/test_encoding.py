@@ -4,6 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from synthlib.exceptions import DictionaryError
+
 from synthlib.dictionary import ColumnSpec, DataDictionary
 from synthlib.encoding import (
     MISSING_MARKER,
@@ -197,3 +199,10 @@ def test_convert_values_date_bound_in_reason():
     raw = pd.DataFrame({"day": ["2021-01-01"]})
     converted = convert_values(raw, DataDictionary("t", (spec,)))
     assert converted.reasons.tolist() == ["above the maximum 2020-12-31 in column day"]
+
+
+def test_ambiguous_names_rejected():
+    dictionary = DataDictionary("t", (ColumnSpec("x", "categorical", levels=("a",)), ColumnSpec("x is y", "integer")))
+    table = pd.DataFrame({"x": pd.Categorical(["a"]), "x is y": pd.array([1], dtype="Int64")})
+    with pytest.raises(DictionaryError, match="'x' and 'x is y' make rows ambiguous"):
+        encode_table(table, dictionary)

@@ -11,6 +11,7 @@ from synthlib.artifacts import RunPaths
 from synthlib.audit import find_real_rows
 from synthlib.config import load_config
 from synthlib.dictionary import read_dictionary
+from synthlib.exceptions import DisclosureError
 from synthlib.pipeline import NOTEBOOKS, REPO_ROOT, build_book, check_no_real_rows, run_study
 
 pytestmark = pytest.mark.slow
@@ -118,5 +119,13 @@ def test_check_no_real_rows_raises_on_leak(toy_run, tmp_path):
     train = pd.read_parquet(paths.train)
     notebook = {"cells": [{"cell_type": "code", "outputs": [{"output_type": "stream", "text": train.to_string()}]}]}
     (copy.notebooks_dir / "leak.ipynb").write_text(json.dumps(notebook))
-    with pytest.raises(RuntimeError, match="rows of the real input"):
+    with pytest.raises(DisclosureError, match="rows of the real input"):
         check_no_real_rows(copy)
+
+
+def test_audit_finds_real_row_in_html_page(toy_run, tmp_path):
+    paths = RunPaths(toy_run)
+    train = pd.read_parquet(paths.train)
+    page = tmp_path / "page.html"
+    page.write_text("<table>" + train.head(2).to_html() + "</table>")
+    assert len(find_real_rows([page], paths)) >= 1
