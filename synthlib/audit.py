@@ -52,17 +52,24 @@ def _output_lines(notebook: dict):
                     texts.append((mime, payload))
             for mime, payload in texts:
                 text = "".join(payload) if isinstance(payload, list) else str(payload)
-                pieces = _HTML_ROW.split(text) if mime == "text/html" else text.splitlines()
+                pieces = _html_lines(text) if mime == "text/html" else text.splitlines()
                 for piece in pieces:
                     yield index, piece
 
 
+def _html_lines(text: str):
+    """Yield each HTML table row as one line, and every other line of the text as it is."""
+    for index, piece in enumerate(_HTML_ROW.split(text)):
+        row, _, rest = piece.partition("</tr>") if index else ("", "", piece)
+        if row:
+            yield row
+        yield from rest.splitlines()
+
+
 def _page_lines(path: Path):
     """Yield ``(0, line)`` for every table row and text line of an HTML or text file."""
-    text = path.read_text(errors="replace")
-    for piece in _HTML_ROW.split(text):
-        for line in piece.splitlines():
-            yield 0, line
+    for line in _html_lines(path.read_text(errors="replace")):
+        yield 0, line
 
 
 def count_matches(line: str, identifying: np.ndarray) -> int:

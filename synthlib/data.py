@@ -181,7 +181,7 @@ def train_holdout_split(
 
 def _stratification_labels(data: pd.DataFrame, column: str, n_train: int, n_holdout: int) -> np.ndarray:
     if column not in data.columns:
-        raise ConfigError(f"stratify column {column!r} is not in the table; columns: {', '.join(map(str, data.columns))}")
+        raise ConfigError(f"stratify column {column!r} is not in the table; columns: {', '.join(map(repr, data.columns))}")
     values = data[column]
     if values.isna().any():
         raise DataValidationError(
@@ -209,9 +209,13 @@ def _stratification_labels(data: pd.DataFrame, column: str, n_train: int, n_hold
 # --- Table 1 -----------------------------------------------------------------------------------
 
 MISSING_CELL = "–"
+# Groups with fewer rows than this are suppressed in Table 1 by default.
+MIN_GROUP_SIZE = 10
 
 
-def table_one(data: pd.DataFrame, dictionary: DataDictionary, by: str | None = None) -> pd.DataFrame:
+def table_one(
+    data: pd.DataFrame, dictionary: DataDictionary, by: str | None = None, min_group_size: int = MIN_GROUP_SIZE
+) -> pd.DataFrame:
     """Summarise a typed table as a Table 1 of aggregates.
 
     Numeric and integer columns get mean (SD) and median [IQR]. Date columns get median
@@ -222,8 +226,16 @@ def table_one(data: pd.DataFrame, dictionary: DataDictionary, by: str | None = N
     Identifier columns and dictionary columns absent from ``data`` are skipped.
 
     The table holds aggregates only, never a value of a single row as such. A group of one
-    row still reveals that row through its mean, so check the ``n`` row before publishing
-    stratified tables of small data.
+    row would still reveal that row through its mean. So every cell of a group (``overall``
+    included) with fewer than ``min_group_size`` rows, its ``n`` too, reads
+    ``suppressed (n < 10)``, with the value of ``min_group_size`` in place of 10. The
+    suppressed strata, together with the rows whose ``by`` value is missing, could be
+    recovered as ``overall`` minus the shown strata. While these rows are fewer than
+    ``min_group_size`` but more than 0, the smallest shown stratum is therefore suppressed
+    as well, and its cells read ``suppressed (protects a group with n < 10)``.
+
+    NOTE: counts of single levels within a shown group are not suppressed: a level held by
+    one patient of a group of 50 shows as ``1 (2.0%)``.
 
     Parameters
     ----------
@@ -235,13 +247,24 @@ def table_one(data: pd.DataFrame, dictionary: DataDictionary, by: str | None = N
         Categorical or binary column to stratify by. The table then has one column per
         observed value, labelled ``by=value``, after the ``overall`` column. Rows with a
         missing ``by`` value count only in ``overall``.
+    min_group_size : int
+        Smallest number of rows a group needs for its cells to be shown, 10 by default;
+        0 or 1 shows every group.
 
     Returns
     -------
     pandas.DataFrame
         Columns ``variable``, ``level``, ``statistic``, ``overall`` and one column per group;
         every cell is a formatted string.
+
+    Raises
+    ------
+    ConfigError
+        If ``by`` is not a categorical or binary column of ``data``, or ``min_group_size``
+        is not a whole number >= 0.
     """
+    if isinstance(min_group_size, bool) or not isinstance(min_group_size, numbers.Integral) or min_group_size < 0:
+        raise ConfigError(f"min_group_size must be a whole number >= 0, for example 10; got {min_group_size!r}")
     groups = {"overall": data}
     if by is not None:
         groups.update(_groups(data, dictionary, by))
@@ -251,7 +274,31 @@ def table_one(data: pd.DataFrame, dictionary: DataDictionary, by: str | None = N
         if spec.role == "identifier" or spec.name == by or spec.name not in data.columns:
             continue
         rows.extend(_summary_rows(spec, groups))
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    for label, note in _suppressed_groups(groups, min_group_size).items():
+        table[label] = note
+    return table
+
+
+def _suppressed_groups(groups: dict, min_group_size: int) -> dict:
+    """Return the label -> cell text of each group whose cells must be hidden."""
+    sizes = {label: len(part) for label, part in groups.items()}
+    notes = {label: f"suppressed (n < {min_group_size})" for label, n in sizes.items() if n < min_group_size}
+    strata = [label for label in sizes if label != "overall"]
+    shown = sorted((label for label in strata if label not in notes), key=sizes.get)
+    # Complementary suppression: overall minus the shown strata gives the rows of the hidden
+    # strata and those with a missing stratum value together, so they must be many enough.
+    hidden_rows = sizes["overall"] - sum(sizes[label] for label in shown) if strata else 0
+    while shown and 0 < hidden_rows < min_group_size:
+        label = shown.pop(0)
+        notes[label] = f"suppressed (protects a group with n < {min_group_size})"
+        hidden_rows += sizes[label]
+    if notes:
+        logger.warning(
+            "Table 1: the cells of %s are suppressed because groups with fewer than %d rows could reveal patients",
+            ", ".join(map(repr, notes)), min_group_size,
+        )
+    return notes
 
 
 def _groups(data: pd.DataFrame, dictionary: DataDictionary, by: str) -> dict:
@@ -259,7 +306,7 @@ def _groups(data: pd.DataFrame, dictionary: DataDictionary, by: str) -> dict:
     if not spec.is_categorical:
         raise ConfigError(f"table_one can stratify only by a categorical or binary column; {by!r} is {spec.type}")
     if by not in data.columns:
-        raise ConfigError(f"stratification column {by!r} is not in the table; columns: {', '.join(map(str, data.columns))}")
+        raise ConfigError(f"stratification column {by!r} is not in the table; columns: {', '.join(map(repr, data.columns))}")
     values = data[by]
     levels = spec.levels if spec.type == "categorical" else (0, 1)
     groups = {}

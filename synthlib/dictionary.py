@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime
+import decimal
 import difflib
 import logging
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +20,8 @@ logger = logging.getLogger(__name__)
 
 COLUMN_TYPES = ("numeric", "integer", "categorical", "binary", "date")
 ROLES = ("identifier", "quasi_identifier", "sensitive", "outcome", "predictor")
+# Decimals of numeric values when a column declares none; synthlib.encoding uses the same default.
+DEFAULT_DECIMALS = 2
 
 
 @dataclass(frozen=True)
@@ -170,10 +174,15 @@ COLUMN_KEYS = (
 def read_dictionary(path) -> DataDictionary:
     """Read a data dictionary from a YAML file.
 
+    The items of ``levels`` and ``missing_codes`` keep the text written in the file: YAML
+    would read ``010`` as the octal number 8 and ``-99.00`` as ``-99.0``, but the cells of a
+    table are compared with these items as text. Unquoted dates that do not exist, such as
+    ``2019-13-01``, stay text, so that the column that contains them is reported.
+
     Parameters
     ----------
     path : str or pathlib.Path
-        YAML file in the format described in ``data_templates/README.md``.
+        YAML file in the format described in ``data_templates/README.md``, encoded as UTF-8.
 
     Returns
     -------
@@ -184,17 +193,133 @@ def read_dictionary(path) -> DataDictionary:
     FileNotFoundError
         If ``path`` does not exist.
     DictionaryError
-        If the file is not valid YAML or declares invalid columns; the message lists every
-        problem of the file at once.
+        If the file is not UTF-8 or not valid YAML, repeats a key within one mapping, or
+        declares invalid columns. The message lists every problem of the file at once.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"data dictionary not found: {path}; pass the path of a YAML file")
     try:
-        mapping = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_bytes().decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        raise DictionaryError(f"data dictionary {utf8_error_message(path, exc)}") from exc
+    try:
+        mapping, duplicated_keys = _load_yaml(text, _DictionaryLoader)
+        written, _ = _load_yaml(text, _TextLoader)
     except yaml.YAMLError as exc:
         raise DictionaryError(f"data dictionary {path} is not valid YAML: {exc}") from exc
+    if duplicated_keys:
+        raise _dictionary_error(duplicated_keys, str(path))
+    _restore_written_text(mapping, written)
     return _parse_dictionary(mapping, origin=str(path))
+
+
+def utf8_error_message(path, error: UnicodeDecodeError) -> str:
+    """Describe a file that is not UTF-8: the path, the first invalid byte, its line and the fix.
+
+    The message shows no content of the file, only the byte's value and position.
+    """
+    line = error.object[: error.start].count(b"\n") + 1
+    byte = error.object[error.start]
+    return (
+        f"{path} is not UTF-8 text: byte 0x{byte:02x} at offset {error.start} (line {line}) is invalid "
+        "in UTF-8, which is typical of files saved as Latin-1 or Windows-1252; save the file again as UTF-8 "
+        "(Excel offers 'CSV UTF-8' in Save As, text editors an encoding setting) and load it again"
+    )
+
+
+# --- YAML loading --------------------------------------------------------------------------------
+
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+# Tags whose implicit resolution rewrites the text of an unquoted scalar.
+_REWRITING_TAGS = {"tag:yaml.org,2002:int", "tag:yaml.org,2002:float", _TIMESTAMP_TAG}
+
+
+class _DictionaryLoader(yaml.SafeLoader):
+    """SafeLoader that records repeated mapping keys and keeps impossible dates as text.
+
+    PyYAML keeps the last value of a repeated key without a message, so each repetition is
+    stored in ``duplicated_keys`` with its lines.
+    """
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self.duplicated_keys = []
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            self._record_duplicated_keys(node)
+        return super().construct_mapping(node, deep=deep)
+
+    def _record_duplicated_keys(self, node):
+        first_lines = {}
+        for key_node, _ in node.value:
+            # A merge key (<<) may be overridden on purpose: YAML defines that case.
+            if key_node.tag == _MERGE_TAG:
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                hash(key)
+            except TypeError:
+                continue
+            line = key_node.start_mark.line + 1
+            if key in first_lines:
+                lines = f"line {line}" if first_lines[key] == line else f"lines {first_lines[key]} and {line}"
+                self.duplicated_keys.append(
+                    f"key {key!r} appears twice in one mapping ({lines}); "
+                    "PyYAML would keep only the last value: remove one of them"
+                )
+            else:
+                first_lines[key] = line
+
+    def construct_yaml_timestamp(self, node):
+        # An unquoted 2019-13-01 matches YAML's date pattern, and PyYAML's own constructor
+        # then raises a bare ValueError. Kept as text, it is reported with its column.
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError:
+            return self.construct_scalar(node)
+
+
+_DictionaryLoader.add_constructor(_TIMESTAMP_TAG, _DictionaryLoader.construct_yaml_timestamp)
+
+
+class _TextLoader(_DictionaryLoader):
+    """Loader that reads unquoted numbers and dates as the text written in the file."""
+
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag not in _REWRITING_TAGS]
+        for first, resolvers in _DictionaryLoader.yaml_implicit_resolvers.items()
+    }
+
+
+def _load_yaml(text: str, loader_class) -> tuple:
+    """Return ``(parsed document, messages about repeated keys)``."""
+    loader = loader_class(text)
+    try:
+        return loader.get_single_data(), loader.duplicated_keys
+    finally:
+        loader.dispose()
+
+
+def _restore_written_text(mapping, written) -> None:
+    """Replace the ``levels`` and ``missing_codes`` of ``mapping`` by their text in ``written``.
+
+    Both arguments are parses of the same file, so their structures match. Lists that are
+    not where a valid dictionary has them are left for the parser to report.
+    """
+    if not isinstance(mapping, dict) or not isinstance(written, dict):
+        return
+    entries, written_entries = mapping.get("columns"), written.get("columns")
+    if not isinstance(entries, list) or not isinstance(written_entries, list):
+        return
+    for entry, written_entry in zip(entries, written_entries):
+        if not isinstance(entry, dict) or not isinstance(written_entry, dict):
+            continue
+        for key in ("levels", "missing_codes"):
+            if isinstance(entry.get(key), list) and isinstance(written_entry.get(key), list):
+                entry[key] = written_entry[key]
 
 
 def write_dictionary(dictionary: DataDictionary, path) -> Path:
@@ -317,6 +442,8 @@ def _parse_column(entry, position: int):
     if fields["levels"] and fields["missing_codes"]:
         for level in set(fields["levels"]) & set(fields["missing_codes"]):
             problems.append(f"{where}: {level!r} is both a level and a missing code; remove it from one of the two lists")
+    if column_type == "numeric" and fields["range"] is not None:
+        problems.extend(_bound_precision_problems(fields["range"], fields["decimals"], where))
     if problems:
         return None, problems
     return ColumnSpec(name=name, type=column_type, **fields), problems
@@ -369,13 +496,27 @@ def _parse_scalar_list(value, where, key, problems) -> tuple:
     return tuple(items)
 
 
+def _padded_item_problems(items, where, key) -> list:
+    """Reject items with surrounding whitespace: cells are stripped before they are compared."""
+    problems = []
+    for item in items:
+        if item.strip() and item != item.strip():
+            problems.append(
+                f"{where}: {key} item {item!r} has leading or trailing whitespace, but cells are stripped "
+                f"before they are compared, so it can never match; write {item.strip()!r}"
+            )
+    return problems
+
+
 def _parse_missing_codes(value, where, problems) -> tuple:
     if value is None:
         return ()
     if not isinstance(value, list):
         problems.append(f"{where}: missing_codes must be a list, for example missing_codes: [-99, 'NA']; got {value!r}")
         return ()
-    return _parse_scalar_list(value, where, "missing_codes", problems)
+    codes = _parse_scalar_list(value, where, "missing_codes", problems)
+    problems.extend(_padded_item_problems(codes, where, "missing_codes"))
+    return codes
 
 
 def _parse_levels(value, column_type, where, problems):
@@ -393,6 +534,12 @@ def _parse_levels(value, column_type, where, problems):
         )
         return None
     levels = _parse_scalar_list(value, where, "levels", problems)
+    problems.extend(_padded_item_problems(levels, where, "levels"))
+    if any(not level.strip() for level in levels):
+        problems.append(
+            f"{where}: levels contain an empty or blank item, which can never match because empty cells "
+            "are missing values; remove it, or declare a code such as 'none' as a level"
+        )
     duplicated = sorted({level for level in levels if levels.count(level) > 1})
     if duplicated:
         problems.append(f"{where}: duplicated level(s) {', '.join(map(repr, duplicated))}; list each level once")
@@ -438,17 +585,49 @@ def _parse_bound(bound, column_type, where, label, problems):
     if column_type == "date":
         # YAML reads an unquoted 2020-01-01 as a datetime.date; a number is rejected here
         # because pandas would read it as nanoseconds since 1970.
-        try:
-            if isinstance(bound, (str, datetime.date)):
-                return pd.Timestamp(bound)
-        except ValueError:
-            pass
+        if isinstance(bound, datetime.date):
+            return pd.Timestamp(bound)
+        if isinstance(bound, str) and _ISO_DATE.fullmatch(bound.strip()):
+            try:
+                return pd.Timestamp(bound.strip())
+            except ValueError:
+                problems.append(
+                    f"{where}: range {label} {bound!r} is not a valid date; write an existing date as "
+                    "YYYY-MM-DD, with the month from 01 to 12"
+                )
+                return None
         problems.append(f"{where}: range {label} {bound!r} is not an ISO date; write it as YYYY-MM-DD")
         return None
     if isinstance(bound, bool) or not isinstance(bound, (int, float)) or not math.isfinite(bound):
         problems.append(f"{where}: range {label} {bound!r} is not a finite number; write a number or null")
         return None
     return bound
+
+
+def _bound_precision_problems(bounds, decimals, where) -> list:
+    """Reject numeric bounds finer than the precision at which values are written.
+
+    Values are rounded to ``decimals`` when encoded, so with a bound of 0.2 and decimals 0 the
+    valid value 0.3 is written as 0 and sampled values fall below the range.
+    """
+    declared = "decimals" if decimals is not None else "the default decimals"
+    decimals = DEFAULT_DECIMALS if decimals is None else decimals
+    problems = []
+    for label, bound in zip(("min", "max"), bounds):
+        if bound is None:
+            continue
+        places = max(0, -decimal.Decimal(repr(bound)).normalize().as_tuple().exponent)
+        if places > decimals:
+            problems.append(
+                f"{where}: range {label} {format_bound(bound)} has {places} decimal place(s), more than "
+                f"{declared} ({decimals}) at which values are written, so values near the bound are "
+                f"rounded outside the range; set decimals: {places} or round the bound to {decimals} decimal place(s)"
+            )
+    return problems
+
+
+# ISO 8601 date, optionally with a time, as write_dictionary writes date bounds.
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?")
 
 
 def format_bound(bound) -> str:

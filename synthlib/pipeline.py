@@ -9,6 +9,7 @@ Jupyter Book on them without executing them again.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import subprocess
@@ -253,6 +254,16 @@ def check_no_real_rows(paths: RunPaths, files=None) -> None:
         )
 
 
+def _copy_chapter(source: Path, target: Path) -> None:
+    """Copy an executed notebook into the book, with its parameter cells folded away."""
+    notebook = json.loads(source.read_text())
+    for cell in notebook["cells"]:
+        tags = cell.setdefault("metadata", {}).setdefault("tags", [])
+        if ("parameters" in tags or "injected-parameters" in tags) and "hide-input" not in tags:
+            tags.append("hide-input")
+    target.write_text(json.dumps(notebook, indent=1))
+
+
 def build_book(run_dir, book_dir=None) -> Path:
     """Copy a run's executed notebooks into the book and build its HTML without executing them.
 
@@ -269,7 +280,7 @@ def build_book(run_dir, book_dir=None) -> Path:
         source = paths.notebooks_dir / f"{name}.ipynb"
         if not source.is_file():
             raise ConfigError(f"{source} is missing: run `synthlib run CONFIG` before building the book")
-        shutil.copyfile(source, chapters / f"{name}.ipynb")
+        _copy_chapter(source, chapters / f"{name}.ipynb")
     shutil.copyfile(paths.summary, chapters / "summary.json")
     command = [sys.executable, "-m", "jupyter_book", "build", str(book_dir), "--warningiserror", "--keep-going"]
     jupyter_book = Path(sys.executable).parent / "jupyter-book"

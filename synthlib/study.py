@@ -487,6 +487,28 @@ def replicate(run_dir, formula=None, family="logistic") -> ReplicationReport:
     return ReplicationReport(real_fit, synthetic_fit, comparison, summary)
 
 
+def comparison_table(report: ReplicationReport) -> pd.DataFrame:
+    """Return the per-coefficient comparison with rounded numbers and the columns a reader needs."""
+    comparison = report.comparison
+    table = pd.DataFrame({
+        "real estimate": comparison["estimate_real"],
+        "real 95% CI": _intervals(comparison["ci_low_real"], comparison["ci_high_real"]),
+        "synthetic estimate": comparison["estimate_synthetic"],
+        "synthetic 95% CI": _intervals(comparison["ci_low_synthetic"], comparison["ci_high_synthetic"]),
+        "CI overlap": comparison["ci_overlap"],
+        "standardized difference": comparison["std_difference"],
+        "sign agrees": comparison["sign_agreement"],
+        "significance agrees": comparison["significance_agreement"],
+        "attenuation": comparison["attenuation_ratio"],
+    })
+    table.index = comparison["term"]
+    return table.round(3)
+
+
+def _intervals(low: pd.Series, high: pd.Series) -> list:
+    return [f"[{a:.3f}, {b:.3f}]" if pd.notna(a) and pd.notna(b) else "" for a, b in zip(low, high)]
+
+
 def fit_table(report: ReplicationReport) -> pd.DataFrame:
     """Return the size and convergence of the real and synthetic fits."""
     fits = {"real": report.real_fit, "synthetic": report.synthetic_fit}

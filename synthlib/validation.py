@@ -4,19 +4,26 @@ The values of each column are converted by :func:`synthlib.values.convert_column
 conversion that sampling applies to generated rows. This module turns its masks of invalid
 values into messages that count the values, show up to five of them and suggest a fix, and
 raises one error that lists every problem of the table.
+
+No set of messages rebuilds a row of the table: the values of one row appear as examples in
+the messages of at most ``MAX_COLUMNS_PER_ROW`` columns (one column when the table has two
+columns or fewer). Further invalid values of that row are counted but not shown.
 """
 
 from __future__ import annotations
 
 import csv
+import io
+import itertools
 import logging
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from synthlib.dictionary import ColumnSpec, DataDictionary, format_bound
+from synthlib.dictionary import ColumnSpec, DataDictionary, format_bound, utf8_error_message
 from synthlib.exceptions import DataValidationError
 from synthlib.values import (
     ABOVE_MAXIMUM,
@@ -35,6 +42,9 @@ from synthlib.values import (
 logger = logging.getLogger(__name__)
 
 MAX_EXAMPLES = 5
+# A row lends example values to the messages of at most this many columns, so that the
+# messages about one table cannot be joined into a row.
+MAX_COLUMNS_PER_ROW = 2
 
 # Common clinical unit conversions: a value in `unit` times `factor` is the value in `other_unit`.
 # A column gets a unit hint when its name contains one of the fragments.
@@ -54,6 +64,11 @@ def validate_table(raw: pd.DataFrame, dictionary: DataDictionary) -> pd.DataFram
     declared type and then checked against the declared levels or range. Time-zone-aware
     datetimes are converted to UTC and stored without time zone. ``raw`` is never modified.
     Every problem of the whole table is collected and raised in one error.
+
+    Messages show up to five offending values per problem, but never values of one row in
+    the messages of more than ``MAX_COLUMNS_PER_ROW`` (2) columns, or of more than one
+    column when the table has at most two columns. A one-row table with invalid values in
+    four columns therefore shows the values of the first two and only counts the others.
 
     Parameters
     ----------
@@ -83,6 +98,7 @@ def validate_table(raw: pd.DataFrame, dictionary: DataDictionary) -> pd.DataFram
 
     problems = _header_problems(list(raw.columns), dictionary)
     counts = raw.columns.value_counts()
+    budget = _ExampleBudget(n_rows=len(raw), n_columns=raw.shape[1])
     typed = {}
     for spec in dictionary.columns:
         if counts.get(spec.name, 0) != 1:
@@ -93,7 +109,7 @@ def validate_table(raw: pd.DataFrame, dictionary: DataDictionary) -> pd.DataFram
         # The index is reset so that repeated index labels cannot misalign the columns.
         conversion = convert_column(raw[spec.name].reset_index(drop=True), spec)
         typed[spec.name] = conversion.typed
-        problems.extend(_column_problems(conversion, spec))
+        problems.extend(_column_problems(conversion, spec, budget))
         if len(raw) and conversion.missing.all():
             logger.warning(
                 "column %r is entirely missing (%d rows); it is kept with dtype %s",
@@ -117,9 +133,9 @@ def _header_problems(found: list, dictionary: DataDictionary) -> list:
         )
     absent = [spec.name for spec in dictionary.columns if spec.required and spec.name not in found]
     if absent:
-        hint = ""
-        if len(found) == 1 and ";" in str(found[0]):
-            hint = " The file looks semicolon-separated: save it with commas as separators."
+        hint = _near_header_hint(absent, found, "in the table")
+        if any(";" in str(name) for name in found):
+            hint += " The file looks semicolon-separated: save it with commas as separators."
         problems.append(
             f"missing required column(s): {', '.join(map(repr, absent))}; columns found: "
             f"{', '.join(map(repr, found)) or 'none'}. Rename the headers to match the data dictionary, "
@@ -129,74 +145,158 @@ def _header_problems(found: list, dictionary: DataDictionary) -> list:
     # numbers) that would otherwise reach the generator unnoticed.
     undeclared = [name for name in dict.fromkeys(found) if name not in dictionary]
     if undeclared:
+        hint = _near_header_hint(undeclared, dictionary.names, "in the dictionary")
+        if any(not str(name).strip() or re.fullmatch(r"Unnamed: \d+", str(name)) for name in undeclared):
+            hint += (
+                " An empty header usually comes from a separator at the end of the header line: "
+                "remove the trailing comma."
+            )
         problems.append(
             f"column(s) not in the data dictionary: {', '.join(map(repr, undeclared))}; "
-            "add them to the dictionary or drop them from the table"
+            f"add them to the dictionary or drop them from the table.{hint}"
         )
     return problems
+
+
+def _near_header_hint(names, candidates, where: str) -> str:
+    """Point out names that match a candidate once case and surrounding whitespace are ignored."""
+    by_key = {}
+    for candidate in candidates:
+        by_key.setdefault(str(candidate).strip().casefold(), []).append(candidate)
+    pairs = []
+    for name in names:
+        for candidate in by_key.get(str(name).strip().casefold(), []):
+            if candidate != name:
+                pairs.append(f"{candidate!r} {where} for {name!r}")
+    if not pairs:
+        return ""
+    return (
+        f" Did you mean {', '.join(pairs[:MAX_EXAMPLES])}? Headers must match the declared names exactly, "
+        "including case and surrounding spaces."
+    )
 
 
 # --- Messages about invalid values ---------------------------------------------------------------
 
 
-def _column_problems(conversion: ColumnConversion, spec: ColumnSpec) -> list:
+@dataclass(frozen=True)
+class _Examples:
+    """Offending values chosen for a message, and how many distinct values there were."""
+
+    values: tuple
+    n_distinct: int
+    withheld: bool
+
+    def __str__(self) -> str:
+        """Return the text that follows "N value(s) are ...": a colon and the values, or a note."""
+        if not self.values:
+            return " (not shown: their rows already appear in the messages about other columns)"
+        shown = ", ".join(repr(v) if isinstance(v, str) else format_bound(v) for v in self.values)
+        if self.withheld:
+            return f": {shown}, ... (other values not shown: their rows appear in the messages about other columns)"
+        return f": {shown}" + (", ..." if self.n_distinct > len(self.values) else "")
+
+
+class _ExampleBudget:
+    """Count, per row, the column messages that show one of its values, and cap that count."""
+
+    def __init__(self, n_rows: int, n_columns: int):
+        self.shown = np.zeros(n_rows, dtype=int)
+        # In a table of two columns, one value of each column is already a whole row.
+        self.limit = max(1, min(MAX_COLUMNS_PER_ROW, n_columns - 1))
+
+    def pick(self, values: pd.Series, mask: np.ndarray, sort: bool = False) -> _Examples:
+        """Choose up to ``MAX_EXAMPLES`` distinct offending values whose rows are under the cap.
+
+        A value occurring in several rows is shown only if none of them has reached the cap,
+        and then counts against each of them.
+        """
+        positions = np.flatnonzero(mask)
+        codes, distinct = pd.factorize(values.iloc[positions], sort=sort)
+        at_limit = self.shown[positions] >= self.limit
+        blocked = np.bincount(codes, weights=at_limit, minlength=len(distinct)) > 0
+        chosen = np.flatnonzero(~blocked)[:MAX_EXAMPLES]
+        self.shown[positions[np.isin(codes, chosen)]] += 1
+        return _Examples(
+            values=tuple(distinct[code] for code in chosen),
+            n_distinct=len(distinct),
+            withheld=bool(blocked.any()),
+        )
+
+
+def _column_problems(conversion: ColumnConversion, spec: ColumnSpec, budget: _ExampleBudget) -> list:
     """Return one message per kind of invalid value of a converted column, range last."""
     problems = []
     for kind, describe in _PROBLEM_MESSAGES.items():
         if kind in conversion.invalid:
-            offending = conversion.text[conversion.invalid[kind]]
-            problems.append(f"column {spec.name!r} ({spec.type}): {describe(offending, spec)}")
+            mask = conversion.invalid[kind]
+            examples = budget.pick(conversion.text, mask)
+            offending = conversion.text[mask]
+            problems.append(f"column {spec.name!r} ({spec.type}): {describe(offending, examples, spec)}")
     outside = np.zeros(len(conversion.values), dtype=bool)
     for kind in (BELOW_MINIMUM, ABOVE_MAXIMUM):
         if kind in conversion.invalid:
             outside |= conversion.invalid[kind]
     if outside.any():
-        problems.append(_range_problem(conversion.values, outside, spec))
+        problems.append(_range_problem(conversion.values, outside, budget.pick(conversion.values, outside, sort=True), spec))
     return problems
 
 
-def _examples(values) -> str:
-    distinct = list(dict.fromkeys(values))
-    shown = ", ".join(repr(v) if isinstance(v, str) else format_bound(v) for v in distinct[:MAX_EXAMPLES])
-    return shown + (", ..." if len(distinct) > MAX_EXAMPLES else "")
-
-
-def _not_binary(offending: pd.Series, spec: ColumnSpec) -> str:
+def _not_binary(offending: pd.Series, examples: _Examples, spec: ColumnSpec) -> str:
     return (
-        f"{len(offending)} value(s) are not 0 or 1: {_examples(offending)}; recode them to 0/1 "
+        f"{len(offending)} value(s) are not 0 or 1{examples}; recode them to 0/1 "
         "(display names go in labels), declare them in missing_codes, or declare type: categorical"
     )
 
 
-def _not_a_number(offending: pd.Series, spec: ColumnSpec) -> str:
-    hint = ""
-    if any(re.fullmatch(r"-?\d+,\d+", value) for value in offending):
-        hint = "; values such as '1,5' use a decimal comma: write '1.5'"
+# A comma between digits is a decimal comma ("3,1") or separates thousands ("1,017" or
+# "1,234,567.5"); "1,017" can be either.
+_DECIMAL_COMMA = re.compile(r"[-+]?\d*,\d+")
+_THOUSANDS_COMMA = re.compile(r"[-+]?\d{1,3}(,\d{3})+(\.\d+)?")
+
+
+def _comma_hint(offending: pd.Series) -> str:
+    """Say how to rewrite numbers with commas, under every reading that their form allows."""
+    decimal_comma = any(_DECIMAL_COMMA.fullmatch(value) for value in offending)
+    thousands = any(_THOUSANDS_COMMA.fullmatch(value) for value in offending)
+    if decimal_comma and thousands:
+        return (
+            "; values such as '1,017' have a comma that is either a decimal comma (write '1.017') or "
+            "a thousands separator (write '1017'): check which one the export used and rewrite the values"
+        )
+    if decimal_comma:
+        return "; values such as '1,5' use a decimal comma: write '1.5'"
+    if thousands:
+        return "; values such as '1,234.5' use a comma as thousands separator: remove it and write '1234.5'"
+    return ""
+
+
+def _not_a_number(offending: pd.Series, examples: _Examples, spec: ColumnSpec) -> str:
     return (
-        f"{len(offending)} value(s) are not numbers: {_examples(offending)}; declare them in missing_codes "
-        f"(for example missing_codes: ['NA']) or correct them{hint}"
+        f"{len(offending)} value(s) are not numbers{examples}; declare them in missing_codes "
+        f"(for example missing_codes: ['NA']) or correct them{_comma_hint(offending)}"
     )
 
 
-def _not_a_whole_number(offending: pd.Series, spec: ColumnSpec) -> str:
-    numbers = pd.to_numeric(offending).tolist()
-    return f"{len(offending)} value(s) are not whole numbers: {_examples(numbers)}; round them or declare type: numeric"
+def _not_a_whole_number(offending: pd.Series, examples: _Examples, spec: ColumnSpec) -> str:
+    numbers = _Examples(tuple(float(v) for v in examples.values), examples.n_distinct, examples.withheld)
+    return f"{len(offending)} value(s) are not whole numbers{numbers}; round them or declare type: numeric"
 
 
-def _not_a_level(offending: pd.Series, spec: ColumnSpec) -> str:
+def _not_a_level(offending: pd.Series, examples: _Examples, spec: ColumnSpec) -> str:
     levels = list(spec.levels or ())
     by_lowercase = {level.lower(): level for level in levels}
-    near = [f"{v!r} vs {by_lowercase[v.lower()]!r}" for v in dict.fromkeys(offending) if v.lower() in by_lowercase]
-    hint = f" (levels are case-sensitive: {', '.join(near[:MAX_EXAMPLES])})" if near else ""
+    near = [f"{v!r} vs {by_lowercase[v.lower()]!r}" for v in examples.values if v.lower() in by_lowercase]
+    hint = f" (levels are case-sensitive: {', '.join(near)})" if near else ""
     return (
-        f"{len(offending)} value(s) are not among the levels {levels}: {_examples(offending)}{hint}; "
+        f"{len(offending)} value(s) are not among the levels {levels}{examples}{hint}; "
         "add them to levels, declare them in missing_codes, or correct them"
     )
 
 
-def _not_a_date(offending: pd.Series, spec: ColumnSpec) -> str:
+def _not_a_date(offending: pd.Series, examples: _Examples, spec: ColumnSpec) -> str:
     return (
-        f"{len(offending)} value(s) are not dates: {_examples(offending)}; "
+        f"{len(offending)} value(s) are not dates{examples}; "
         "write dates as YYYY-MM-DD (ISO 8601) or declare the codes in missing_codes"
     )
 
@@ -211,15 +311,14 @@ _PROBLEM_MESSAGES = {
 }
 
 
-def _range_problem(values: pd.Series, outside: np.ndarray, spec: ColumnSpec) -> str:
+def _range_problem(values: pd.Series, outside: np.ndarray, examples: _Examples, spec: ColumnSpec) -> str:
     low, high = range_bounds(spec)
     unit = f" {spec.unit}" if spec.unit else ""
     bounds = f"[{'null' if low is None else format_bound(low)}, {'null' if high is None else format_bound(high)}]"
-    offending = values[outside].sort_values()
-    hint = _unit_hint(values.dropna(), offending, spec) if spec.is_numeric else ""
+    hint = _unit_hint(values.dropna(), values[outside], spec) if spec.is_numeric else ""
     return (
-        f"column {spec.name!r}: {outside.sum()} value(s) outside the range {bounds}{unit}: "
-        f"{_examples(offending.tolist())}{hint}; correct them, declare them in missing_codes, or widen the range"
+        f"column {spec.name!r}: {outside.sum()} value(s) outside the range {bounds}{unit}"
+        f"{examples}{hint}; correct them, declare them in missing_codes, or widen the range"
     )
 
 
@@ -268,10 +367,12 @@ def _unit_hint(present: pd.Series, offending: pd.Series, spec: ColumnSpec) -> st
 def load_table(path, dictionary: DataDictionary) -> pd.DataFrame:
     """Read a CSV or Parquet file and validate it against ``dictionary``.
 
-    CSV cells are read as text with pandas' default missing-value markers switched off, so
-    that codes such as ``NA`` are missing only where the dictionary declares them. Empty
-    cells are always missing. The file type comes from the suffix: ``.csv``, ``.parquet``
-    or ``.pq``.
+    CSV files must be UTF-8 (a byte order mark is allowed) with commas as separators. Cells
+    are read as text with pandas' default missing-value markers switched off, so that codes
+    such as ``NA`` are missing only where the dictionary declares them. Empty cells are always
+    missing. Before pandas parses the file, each record's fields are counted: a row with more
+    or fewer fields than the header would shift values into other columns, so it is an
+    error. The file type comes from the suffix: ``.csv``, ``.parquet`` or ``.pq``.
 
     Parameters
     ----------
@@ -290,31 +391,129 @@ def load_table(path, dictionary: DataDictionary) -> pd.DataFrame:
     FileNotFoundError
         If ``path`` does not exist.
     DataValidationError
-        If the suffix is not supported, the file is empty or the table does not match.
+        If the suffix is not supported, the file is empty, not UTF-8, semicolon-separated,
+        has invalid quoting, has rows whose number of fields differs from the header, is not
+        a readable Parquet file, or the table does not match. Messages about the layout of
+        a CSV file give line numbers and field counts, never the content of a row.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"data file not found: {path}; check the path (the working directory is {Path.cwd()})")
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        raw = _read_csv(path)
+        raw = _read_csv(path, dictionary)
     elif suffix in (".parquet", ".pq"):
-        raw = pd.read_parquet(path)
+        raw = _read_parquet(path)
     else:
         raise DataValidationError([f"unsupported file type {path.suffix!r} for {path}: save the table as .csv or .parquet"])
     logger.info("read %d rows and %d columns from %s", len(raw), raw.shape[1], path)
     return validate_table(raw, dictionary)
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def _read_parquet(path: Path) -> pd.DataFrame:
+    import pyarrow
+
     try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig")
-    except pd.errors.EmptyDataError as exc:
-        raise DataValidationError([f"{path} is empty: write a header row and the data"]) from exc
+        return pd.read_parquet(path)
+    except pyarrow.ArrowException as exc:
+        raise DataValidationError(
+            [
+                f"{path} could not be read as Parquet ({exc}); the file is damaged or not a Parquet file: "
+                "write it again, for example with pandas.DataFrame.to_parquet, or save the table as .csv"
+            ]
+        ) from exc
+
+
+def _read_csv(path: Path, dictionary: DataDictionary) -> pd.DataFrame:
+    try:
+        text = path.read_bytes().decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        raise DataValidationError([utf8_error_message(path, exc)]) from exc
+    header, header_line, rows = _scan_records(text, path)
+    if header is None:
+        raise DataValidationError([f"{path} is empty: write a header row and the data"])
+    _check_separator(text, header, header_line, dictionary, path)
+    _check_field_counts(len(header), rows, path)
+    try:
+        raw = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""], index_col=False)
+    except pd.errors.ParserError as exc:
+        raise DataValidationError([f"{path} could not be parsed as CSV ({exc}); {_QUOTING_FIX}"]) from exc
     # pandas renames a repeated header "a" to "a.1"; the csv module returns the headers as
     # written, so that validate_table can report the duplicates.
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        header = next(csv.reader(handle), [])
     if len(header) == raw.shape[1]:
         raw.columns = header
     return raw
+
+
+_QUOTING_FIX = (
+    "quote values that contain commas, quotes or line breaks with double quotes, write a quote "
+    'inside a quoted value as two quotes (""), and close every quote'
+)
+
+
+def _scan_records(text: str, path: Path) -> tuple:
+    """Return ``(header fields, header line, rows)`` with ``(first line, field count, last field empty)`` per row.
+
+    Blank lines are skipped, as pandas skips them. The header is None for a file without records.
+    """
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    header, header_line, rows = None, 0, []
+    line = 1
+    try:
+        for fields in reader:
+            if fields and not (len(fields) == 1 and not fields[0].strip()):
+                if header is None:
+                    header, header_line = fields, line
+                else:
+                    rows.append((line, len(fields), fields[-1] == ""))
+            line = reader.line_num + 1
+    except csv.Error as exc:
+        raise DataValidationError(
+            [f"{path} could not be read as CSV at the record that starts on line {line} ({exc}): {_QUOTING_FIX}"]
+        ) from exc
+    return header, header_line, rows
+
+
+def _check_separator(text: str, header: list, header_line: int, dictionary: DataDictionary, path: Path) -> None:
+    """Raise when the header line splits into more fields at semicolons than at commas.
+
+    A header that already contains every required column is taken as comma-separated, so
+    that a header such as ``"a;b",c`` is not mistaken for a semicolon-separated one.
+    """
+    required = [spec.name for spec in dictionary.columns if spec.required]
+    if all(name in header for name in required):
+        return
+    first_line = next(itertools.islice(io.StringIO(text, newline=""), header_line - 1, None))
+    n_semicolon = len(next(csv.reader([first_line], delimiter=";")))
+    if n_semicolon > len(header):
+        raise DataValidationError(
+            [
+                f"{path} looks semicolon-separated: its header line has {n_semicolon} fields when split at "
+                f"semicolons and {len(header)} when split at commas. Save it with commas as separators and "
+                "points as decimal separators, for example with pandas: "
+                "pandas.read_csv(path, sep=';', decimal=',').to_csv(path, index=False)"
+            ]
+        )
+
+
+def _check_field_counts(n_header: int, rows: list, path: Path) -> None:
+    """Raise when rows have more or fewer fields than the header, naming lines and counts only."""
+    ragged = [(line, n_fields, last_empty) for line, n_fields, last_empty in rows if n_fields != n_header]
+    if not ragged:
+        return
+    listed = ", ".join(f"line {line} has {n_fields}" for line, n_fields, _ in ragged[:MAX_EXAMPLES])
+    if len(ragged) > MAX_EXAMPLES:
+        listed += ", ..."
+    if all(n_fields == n_header + 1 and last_empty for _, n_fields, last_empty in ragged):
+        fix = "each of them ends with an empty field: remove the separator at the end of these lines"
+    else:
+        fix = (
+            "check these lines for missing or extra separators, and quote values that contain commas, "
+            'for example "bp, systolic"'
+        )
+    raise DataValidationError(
+        [
+            f"{path}: {len(ragged)} row(s) have a different number of fields than the header, which has "
+            f"{n_header}: {listed}. Their values would shift into other columns; {fix}"
+        ]
+    )

@@ -1,5 +1,6 @@
 """Tests of the SMART loader, train/holdout splits and Table 1."""
 
+import logging
 import re
 import subprocess
 import sys
@@ -164,6 +165,13 @@ def test_split_stratify_unknown_column():
         train_holdout_split(pd.DataFrame({"x": range(10)}), stratify="group")
 
 
+def test_split_stratify_error_quotes_names():
+    data = pd.DataFrame({"bp, systolic": range(10), "age": range(10)})
+    with pytest.raises(ConfigError) as info:
+        train_holdout_split(data, stratify="group")
+    assert "columns: 'bp, systolic', 'age'" in str(info.value)
+
+
 # --- Table 1 ----------------------------------------------------------------------------------
 
 AGGREGATE = re.compile(
@@ -176,7 +184,7 @@ AGGREGATE = re.compile(
 
 
 def test_table_one_counts(tiny, tiny_dictionary):
-    table = table_one(tiny, tiny_dictionary)
+    table = table_one(tiny, tiny_dictionary, min_group_size=1)
     assert cell(table, "n", "n") == "4"
     assert cell(table, "sex", "n (%)", "male") == "2 (66.7%)"
     assert cell(table, "sex", "n (%)", "other") == "0 (0.0%)"
@@ -185,7 +193,7 @@ def test_table_one_counts(tiny, tiny_dictionary):
 
 
 def test_table_one_numeric_summaries(tiny, tiny_dictionary):
-    table = table_one(tiny, tiny_dictionary)
+    table = table_one(tiny, tiny_dictionary, min_group_size=1)
     assert cell(table, "age", "mean (SD)") == "50.0 (10.0)"
     assert cell(table, "age", "median [IQR]") == "50.0 [45.0, 55.0]"
     assert cell(table, "ldl", "mean (SD)") == "3.33 (1.53)"
@@ -194,7 +202,7 @@ def test_table_one_numeric_summaries(tiny, tiny_dictionary):
 
 
 def test_table_one_cells_are_aggregates(tiny, tiny_dictionary):
-    table = table_one(tiny, tiny_dictionary, by="sex")
+    table = table_one(tiny, tiny_dictionary, by="sex", min_group_size=1)
     cells = table.drop(columns=["variable", "level", "statistic"]).to_numpy().ravel()
     offending = [value for value in cells if not AGGREGATE.match(value)]
     assert offending == []
@@ -207,7 +215,7 @@ def test_table_one_skips_identifiers(tiny, tiny_dictionary):
 
 
 def test_table_one_stratified(tiny, tiny_dictionary):
-    table = table_one(tiny, tiny_dictionary, by="diabetes")
+    table = table_one(tiny, tiny_dictionary, by="diabetes", min_group_size=1)
     assert list(table.columns[3:]) == ["overall", "diabetes=no", "diabetes=yes"]
     assert cell(table, "n", "n", column="diabetes=yes") == "2"
     assert cell(table, "age", "mean (SD)", column="diabetes=no") == "50.0 (–)"
@@ -223,3 +231,109 @@ def test_table_one_smart(smart, smart_dictionary):
     table = table_one(smart, smart_dictionary, by="sex")
     assert cell(table, "n", "n", column="sex=male") == "2897"
     assert cell(table, "age", "mean (SD)") == "59.6 (10.5)"
+
+
+# --- Table 1 suppression of small groups ---------------------------------------------------------
+
+SUPPRESSED = "suppressed (n < 10)"
+PROTECTING = "suppressed (protects a group with n < 10)"
+
+
+def binary_table(n_yes, n_no, n_unknown=0):
+    dictionary = DataDictionary.from_mapping(
+        {
+            "name": "small",
+            "columns": [
+                {"name": "age", "type": "integer"},
+                {"name": "sex", "type": "categorical", "levels": ["female", "male"]},
+                {"name": "diabetes", "type": "binary", "labels": {0: "no", 1: "yes"}},
+            ],
+        }
+    )
+    n_rows = n_yes + n_no + n_unknown
+    raw = pd.DataFrame(
+        {
+            "age": [str(40 + i) for i in range(n_rows)],
+            "sex": ["female" if i % 2 else "male" for i in range(n_rows)],
+            "diabetes": ["1"] * n_yes + ["0"] * n_no + [""] * n_unknown,
+        }
+    )
+    return validate_table(raw, dictionary), dictionary
+
+
+def group_cells(table, column):
+    return set(table[column])
+
+
+def test_table_one_three_rows_suppressed():
+    data, dictionary = binary_table(n_yes=1, n_no=2)
+    table = table_one(data, dictionary, by="diabetes")
+    assert group_cells(table, "diabetes=yes") == {SUPPRESSED}
+    assert group_cells(table, "diabetes=no") == {SUPPRESSED}
+    assert group_cells(table, "overall") == {SUPPRESSED}
+
+
+def test_table_one_three_rows_show_no_value():
+    data, dictionary = binary_table(n_yes=1, n_no=2)
+    table = table_one(data, dictionary, by="diabetes")
+    cells = table.drop(columns=["variable", "level", "statistic"]).to_numpy().ravel()
+    assert not any(re.search(r"\d", cell.replace("n < 10", "")) for cell in cells)
+
+
+def test_table_one_small_stratum_and_its_complement_suppressed():
+    data, dictionary = binary_table(n_yes=1, n_no=11)
+    table = table_one(data, dictionary, by="diabetes")
+    assert group_cells(table, "diabetes=yes") == {SUPPRESSED}
+    # Shown, overall minus diabetes=no would give the patient with diabetes.
+    assert group_cells(table, "diabetes=no") == {PROTECTING}
+    assert cell(table, "n", "n") == "12"
+    assert cell(table, "age", "mean (SD)") == "45.5 (3.6)"
+
+
+def test_table_one_missing_stratum_value_protected():
+    data, dictionary = binary_table(n_yes=12, n_no=11, n_unknown=1)
+    table = table_one(data, dictionary, by="diabetes")
+    # Shown, overall minus both strata would give the patient without a diabetes value.
+    assert group_cells(table, "diabetes=no") == {PROTECTING}
+    assert cell(table, "n", "n", column="diabetes=yes") == "12"
+    assert cell(table, "n", "n") == "24"
+
+
+def test_table_one_large_strata_shown():
+    data, dictionary = binary_table(n_yes=10, n_no=12)
+    table = table_one(data, dictionary, by="diabetes")
+    assert cell(table, "n", "n", column="diabetes=yes") == "10"
+    assert cell(table, "age", "mean (SD)", column="diabetes=yes") == "44.5 (3.0)"
+    assert cell(table, "n", "n", column="diabetes=no") == "12"
+
+
+def test_table_one_complement_is_smallest_shown_stratum():
+    dictionary = DataDictionary.from_mapping(
+        {"name": "g", "columns": [{"name": "x", "type": "integer"}, {"name": "g", "type": "categorical", "levels": ["a", "b", "c"]}]}
+    )
+    raw = pd.DataFrame({"x": ["1"] * 29, "g": ["a"] * 15 + ["b"] * 12 + ["c"] * 2})
+    table = table_one(validate_table(raw, dictionary), dictionary, by="g")
+    assert cell(table, "n", "n", column="g=a") == "15"
+    assert group_cells(table, "g=b") == {PROTECTING}
+    assert group_cells(table, "g=c") == {SUPPRESSED}
+
+
+def test_table_one_min_group_size_in_note():
+    data, dictionary = binary_table(n_yes=3, n_no=30)
+    table = table_one(data, dictionary, by="diabetes", min_group_size=5)
+    assert group_cells(table, "diabetes=yes") == {"suppressed (n < 5)"}
+    assert group_cells(table, "diabetes=no") == {"suppressed (protects a group with n < 5)"}
+
+
+def test_table_one_suppression_logged(caplog):
+    data, dictionary = binary_table(n_yes=1, n_no=11)
+    with caplog.at_level(logging.WARNING, logger="synthlib.data"):
+        table_one(data, dictionary, by="diabetes")
+    assert "'diabetes=yes', 'diabetes=no' are suppressed" in caplog.text
+
+
+@pytest.mark.parametrize("size", [-1, 2.5, True, "10"])
+def test_table_one_invalid_min_group_size(size):
+    data, dictionary = binary_table(n_yes=1, n_no=2)
+    with pytest.raises(ConfigError, match="min_group_size"):
+        table_one(data, dictionary, min_group_size=size)

@@ -454,3 +454,160 @@ def test_load_table_unsupported_suffix(tmp_path, dictionary):
     path.write_bytes(b"")
     with pytest.raises(DataValidationError, match="save the table as .csv or .parquet"):
         load_table(path, dictionary)
+
+
+# --- Text of YAML files --------------------------------------------------------------------------
+
+
+def write_yaml(tmp_path, text, name="dictionary.yaml"):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def read_error(path) -> str:
+    with pytest.raises(DictionaryError) as info:
+        read_dictionary(path)
+    return str(info.value)
+
+
+def test_read_dictionary_keeps_number_like_codes(tmp_path):
+    path = write_yaml(tmp_path, "name: t\ncolumns:\n  - {name: lab, type: numeric, missing_codes: [-99.00, 010, 0x10, 1.50]}\n")
+    assert read_dictionary(path).column("lab").missing_codes == ("-99.00", "010", "0x10", "1.50")
+
+
+def test_read_dictionary_keeps_number_like_levels(tmp_path):
+    path = write_yaml(tmp_path, "name: t\ncolumns:\n  - {name: region, type: categorical, levels: [01, 02, 10]}\n")
+    assert read_dictionary(path).column("region").levels == ("01", "02", "10")
+
+
+def test_read_dictionary_keeps_date_like_level(tmp_path):
+    path = write_yaml(tmp_path, "name: t\ncolumns:\n  - {name: wave, type: categorical, levels: [2019-1-1, 2020-01-01]}\n")
+    assert read_dictionary(path).column("wave").levels == ("2019-1-1", "2020-01-01")
+
+
+def test_read_dictionary_numbers_elsewhere_unchanged(tmp_path):
+    path = write_yaml(tmp_path, "name: t\ncolumns:\n  - {name: x, type: numeric, range: [0.5, 10], decimals: 1}\n")
+    spec = read_dictionary(path).column("x")
+    assert spec.range == (0.5, 10)
+    assert spec.decimals == 1
+
+
+def test_read_dictionary_codes_match_cells_as_written(tmp_path):
+    path = write_yaml(
+        tmp_path,
+        "name: t\ncolumns:\n"
+        "  - {name: lab, type: numeric, missing_codes: [-99.00, 010]}\n"
+        "  - {name: region, type: categorical, levels: [01, 10]}\n",
+    )
+    dictionary = read_dictionary(path)
+    table = validate_table(pd.DataFrame({"lab": ["-99.00", "010", "4.5"], "region": ["01", "10", "01"]}), dictionary)
+    assert table["lab"].isna().tolist() == [True, True, False]
+    assert table["region"].tolist() == ["01", "10", "01"]
+
+
+def test_read_dictionary_number_like_levels_round_trip(tmp_path):
+    path = write_yaml(tmp_path, "name: t\ncolumns:\n  - {name: region, type: categorical, levels: [01, 1.50]}\n")
+    dictionary = read_dictionary(path)
+    assert read_dictionary(write_dictionary(dictionary, tmp_path / "again.yaml")) == dictionary
+
+
+def test_read_dictionary_boolean_level_still_rejected(tmp_path):
+    path = write_yaml(tmp_path, "name: t\ncolumns:\n  - {name: answer, type: categorical, levels: [yes, no]}\n")
+    assert "read by YAML as a boolean" in read_error(path)
+
+
+def test_read_dictionary_duplicated_column_key(tmp_path):
+    path = write_yaml(tmp_path, "name: t\ncolumns:\n  - name: age\n    type: integer\n    type: numeric\n")
+    message = read_error(path)
+    assert "key 'type' appears twice in one mapping (lines 4 and 5)" in message
+    assert "remove one of them" in message
+
+
+def test_read_dictionary_duplicated_key_in_flow_mapping(tmp_path):
+    path = write_yaml(tmp_path, "name: t\ncolumns:\n  - {name: age, type: integer, type: numeric}\n")
+    assert "key 'type' appears twice in one mapping (line 3)" in read_error(path)
+
+
+def test_read_dictionary_duplicated_top_level_key(tmp_path):
+    path = write_yaml(tmp_path, "name: t\nname: u\ncolumns:\n  - {name: age, type: integer}\n")
+    assert "key 'name' appears twice in one mapping (lines 1 and 2)" in read_error(path)
+
+
+def test_read_dictionary_merge_key_override_allowed(tmp_path):
+    text = (
+        "name: t\ncolumns:\n"
+        "  - &lab {name: ldl, type: numeric, unit: mmol/L}\n"
+        "  - {<<: *lab, name: hdl}\n"
+    )
+    dictionary = read_dictionary(write_yaml(tmp_path, text))
+    assert dictionary.names == ["ldl", "hdl"]
+    assert dictionary.column("hdl").unit == "mmol/L"
+
+
+def test_read_dictionary_latin1(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("name: t\ncolumns:\n  - {name: x, type: categorical, levels: [f\xe9male]}\n".encode("latin-1"))
+    message = read_error(path)
+    assert str(path) in message
+    assert "is not UTF-8 text: byte 0xe9" in message
+    assert "(line 3)" in message
+    assert "save the file again as UTF-8" in message
+
+
+def test_read_dictionary_impossible_date(tmp_path):
+    path = write_yaml(tmp_path, "name: t\ncolumns:\n  - {name: visit, type: date, range: [2019-01-01, 2019-13-01]}\n")
+    message = read_error(path)
+    assert "column 'visit': range max '2019-13-01' is not a valid date" in message
+    assert "YYYY-MM-DD" in message
+
+
+def test_dictionary_date_bound_not_iso_rejected():
+    message = parse_error(column(type="date", range=["01/02/2019", None]))
+    assert "range min '01/02/2019' is not an ISO date; write it as YYYY-MM-DD" in message
+
+
+# --- Levels and codes that can never match --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "entry, expected",
+    [
+        ({"levels": [" a", "c"]}, "column 'x': levels item ' a' has leading or trailing whitespace"),
+        ({"levels": [" a", "c"]}, "so it can never match; write 'a'"),
+        ({"levels": ["b\u00a0", "c"]}, "levels item 'b\\xa0' has leading or trailing whitespace"),
+        ({"levels": ["a", ""]}, "column 'x': levels contain an empty or blank item"),
+        ({"levels": ["a", "  "]}, "which can never match because empty cells are missing values; remove it"),
+        ({"levels": ["a"], "missing_codes": ["NA ", "-99"]}, "column 'x': missing_codes item 'NA ' has leading or trailing whitespace"),
+        ({"levels": ["a"], "missing_codes": ["NA ", "-99"]}, "write 'NA'"),
+    ],
+)
+def test_dictionary_unmatchable_items_rejected(entry, expected):
+    assert expected in parse_error(column(type="categorical", **entry))
+
+
+def test_dictionary_inner_spaces_in_level_accepted():
+    assert parse(column(type="categorical", levels=["former smoker", "never"])).column("x").levels == ("former smoker", "never")
+
+
+# --- Decimals against the range ------------------------------------------------------------------
+
+
+def test_dictionary_bound_finer_than_decimals():
+    message = parse_error(column(range=[0.2, 0.8], decimals=0))
+    assert "column 'x': range min 0.2 has 1 decimal place(s), more than decimals (0)" in message
+    assert "range max 0.8" in message
+    assert "set decimals: 1 or round the bound to 0 decimal place(s)" in message
+
+
+def test_dictionary_bound_finer_than_default_decimals():
+    message = parse_error(column(range=[0.125, 10]))
+    assert "range min 0.125 has 3 decimal place(s), more than the default decimals (2)" in message
+
+
+def test_dictionary_bound_matching_decimals_accepted():
+    assert parse(column(range=[0.2, 100.0], decimals=1)).column("x").range == (0.2, 100.0)
+
+
+def test_dictionary_integer_bound_not_checked_against_decimals():
+    assert parse(column(type="integer", range=[0, 10], decimals=0)).column("x").range == (0, 10)
