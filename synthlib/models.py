@@ -18,8 +18,6 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import synthlib  # noqa: F401  (sets HF_HUB_OFFLINE before transformers is imported)
-
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 

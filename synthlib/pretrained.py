@@ -14,8 +14,6 @@ import importlib.util
 import logging
 from pathlib import Path
 
-import synthlib  # noqa: F401  (sets HF_HUB_OFFLINE before transformers is imported)
-
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
