@@ -128,7 +128,7 @@ def build_scratch_model(tokenizer, config: ScratchModelConfig, texts, random_sta
         n_positions = POSITION_MULTIPLE * math.ceil(needed * 1.25 / POSITION_MULTIPLE)
         logger.info("Context sized to %d positions (longest row: %d tokens)", n_positions, needed)
     else:
-        check_token_budget(needed, config.n_positions, what="the configured n_positions")
+        check_token_budget(needed, config.n_positions, limit_name="the configured n_positions")
         n_positions = config.n_positions
     if config.n_embd % config.n_head:
         raise ConfigError(f"n_embd={config.n_embd} must be a multiple of n_head={config.n_head}")
@@ -151,11 +151,11 @@ def build_scratch_model(tokenizer, config: ScratchModelConfig, texts, random_sta
     return model
 
 
-def check_token_budget(needed: int, allowed: int, what: str = "the model's context") -> None:
+def check_token_budget(needed: int, allowed: int, limit_name: str = "the model's context") -> None:
     """Raise TokenBudgetError when ``needed`` tokens exceed ``allowed``."""
     if needed > allowed:
         raise TokenBudgetError(
-            f"the longest encoded row needs {needed} tokens but {what} allows {allowed}. "
+            f"the longest encoded row needs {needed} tokens but {limit_name} allows {allowed}. "
             "Use a model with a longer context, set n_positions to at least "
             f"{needed} (or leave it unset to size it automatically), shorten the column names, "
             "or drop columns from the data dictionary."
@@ -209,7 +209,7 @@ def load_pretrained_model(path, lora: LoraSettings | None = None, random_state=0
     Returns
     -------
     model, tokenizer
-        The tokenizer gets a padding token (its end-of-sequence token) when it has none; the
+        The tokenizer gets its end-of-sequence token as padding token when it has none. The
         training collator masks padding by the attention mask, so the end of a row still counts.
     """
     path = Path(path)
