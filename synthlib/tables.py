@@ -12,6 +12,12 @@ from synthlib.dictionary import DataDictionary
 from synthlib.study import FidelityReport, PrivacyReport, ReplicationReport, fidelity_figures
 
 
+def value_table(figures: dict, decimals: int = 4) -> pd.DataFrame:
+    """Return named figures as a one-column table, floats rounded and integers kept as integers."""
+    values = [round(v, decimals) if isinstance(v, float) else v for v in figures.values()]
+    return pd.DataFrame({"value": values}, index=list(figures), dtype=object)
+
+
 def describe_dictionary(dictionary: DataDictionary) -> pd.DataFrame:
     """Return the dictionary as a table: name, type, unit, range or levels, missing codes, role."""
     rows = []
@@ -77,7 +83,7 @@ def training_table(run_dir) -> pd.DataFrame:
     results = read_json(RunPaths(run_dir).step_results("training"))
     keys = ["model_kind", "n_parameters", "n_trainable_parameters", "epochs", "steps", "train_seconds",
             "final_loss", "max_row_tokens", "stopped_by_budget"]
-    return pd.DataFrame({"value": [results.get(k) for k in keys]}, index=keys)
+    return value_table({k: results.get(k) for k in keys})
 
 
 def sampling_table(result) -> pd.DataFrame:
@@ -92,7 +98,7 @@ def sampling_table(result) -> pd.DataFrame:
         "valid rows per second": round(result.rows_per_second, 1),
         "batches": len(result.seeds),
     }
-    return pd.DataFrame({"value": list(figures.values())}, index=list(figures))
+    return value_table(figures)
 
 
 def fidelity_table(report: FidelityReport) -> pd.DataFrame:
@@ -100,12 +106,12 @@ def fidelity_table(report: FidelityReport) -> pd.DataFrame:
     figures = fidelity_figures(report)
     keys = ["quality_score", "column_shapes", "column_pair_trends", "detection_auc", "detection_score",
             "max_abs_correlation_difference"]
-    return pd.DataFrame({"value": [figures[k] for k in keys]}, index=keys)
+    return value_table({k: figures[k] for k in keys})
 
 
 def privacy_table(report: PrivacyReport) -> pd.DataFrame:
     """Return the privacy summary as a one-column table."""
-    return pd.DataFrame({"value": list(report.summary.values())}, index=list(report.summary))
+    return value_table(report.summary)
 
 
 def comparison_table(report: ReplicationReport) -> pd.DataFrame:
@@ -141,4 +147,4 @@ def fit_table(report: ReplicationReport) -> pd.DataFrame:
 
 def replication_table(report: ReplicationReport) -> pd.DataFrame:
     """Return the replication summary (intercept excluded) as a one-column table."""
-    return pd.DataFrame({"value": list(report.summary.values())}, index=list(report.summary))
+    return value_table(report.summary)
