@@ -47,6 +47,10 @@ class RunPaths:
         return self.run_dir / "data" / "holdout.parquet"
 
     @property
+    def truth(self) -> Path:
+        return self.run_dir / "truth.json"
+
+    @property
     def model_dir(self) -> Path:
         return self.run_dir / "model"
 

@@ -23,11 +23,15 @@ DEFAULTS = {
     "run_name": "default",
     "random_state": 0,
     "data": {
-        # "smart" loads the SMART cohort from the survset package; otherwise a CSV or Parquet path.
+        # "smart" loads the SMART cohort from the survset package; "sams_cohort" and "ldl_response"
+        # simulate a cohort with known ground truth (synthlib.cohorts); anything else is a CSV or
+        # Parquet path.
         "source": "smart",
         "dictionary": "data_templates/smart.yaml",
         "holdout_fraction": 0.2,
         "stratify": None,
+        # Rows of a simulated cohort; None keeps the simulator's default (1,700).
+        "n_rows": None,
     },
     "model": {
         # "scratch": GPT-2 from random weights with a tokenizer trained on the rows;
@@ -58,9 +62,12 @@ DEFAULTS = {
     },
     "fidelity": {"outcome": None},
     "privacy": {"max_rows": None},
-    "replication": {"family": "logistic", "formula": None},
+    # A null family or formula takes the simulator's true model for simulated cohorts, else a logistic
+    # model of the first outcome on all predictors.
+    "replication": {"family": None, "formula": None},
 }
 
+BUILT_IN_SOURCES = ("smart", "sams_cohort", "ldl_response")
 LORA_DEFAULTS = {"r": 8, "alpha": 16, "dropout": 0.05, "target_modules": "all-linear"}
 
 # Numeric settings: (key path, type, lower bound, whether the bound is included, whether None is allowed).
@@ -86,6 +93,7 @@ NUMBERS = (
     ("sampling.top_k", int, 0, True, False),
     ("sampling.max_batches", int, 1, True, True),
     ("privacy.max_rows", int, 1, True, True),
+    ("data.n_rows", int, 10, True, True),
 )
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
@@ -138,8 +146,10 @@ def resolve_config(mapping: dict, base_dir=None) -> dict:
         problems.append(f"model.kind must be 'scratch' or 'pretrained', got {config['model']['kind']!r}")
     if config["model"]["kind"] == "pretrained" and not config["model"]["path"]:
         problems.append("model.path must name a local Hugging Face directory when model.kind is 'pretrained'")
-    if config["replication"]["family"] not in ("logistic", "linear"):
-        problems.append(f"replication.family must be 'logistic' or 'linear', got {config['replication']['family']!r}")
+    if config["replication"]["family"] not in (None, "logistic", "linear"):
+        problems.append(
+            f"replication.family must be 'logistic', 'linear' or null, got {config['replication']['family']!r}"
+        )
     fraction = config["data"]["holdout_fraction"]
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
         problems.append(f"data.holdout_fraction must be a number between 0 and 1, got {fraction!r}")
@@ -200,7 +210,7 @@ def _check_number(config, key, kind, low, inclusive, optional, problems) -> None
 
 def _absolute_paths(config: dict, base_dir: Path) -> None:
     data, model = config["data"], config["model"]
-    if data["source"] != "smart":
+    if data["source"] not in BUILT_IN_SOURCES:
         data["source"] = str((base_dir / data["source"]).resolve())
     data["dictionary"] = str((base_dir / data["dictionary"]).resolve())
     if model["path"]:

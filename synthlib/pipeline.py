@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 
 from synthlib.artifacts import RunPaths, read_json, write_json
-from synthlib.config import load_config
+from synthlib.config import BUILT_IN_SOURCES, load_config
 from synthlib.exceptions import ConfigError, DisclosureError, NotebookError
 
 logger = logging.getLogger(__name__)
@@ -56,6 +56,7 @@ def notebook_parameters(config: dict, run_dir: Path) -> dict:
             "dictionary_path": data["dictionary"],
             "holdout_fraction": data["holdout_fraction"],
             "stratify": data["stratify"],
+            "n_rows": data["n_rows"],
         },
         "02_fine_tuning": {
             **common,
@@ -102,8 +103,9 @@ def preflight(config: dict) -> None:
     data, model = config["data"], config["model"]
     if not Path(data["dictionary"]).is_file():
         raise ConfigError(f"data.dictionary: file not found: {data['dictionary']}")
-    if data["source"] != "smart" and not Path(data["source"]).is_file():
-        hint = " (the built-in SMART cohort is written 'smart')" if Path(data["source"]).name.lower() == "smart" else ""
+    if data["source"] not in BUILT_IN_SOURCES and not Path(data["source"]).is_file():
+        name = Path(data["source"]).name.lower()
+        hint = f" (the built-in source is written {name!r})" if name in BUILT_IN_SOURCES else ""
         raise ConfigError(f"data.source: file not found: {data['source']}{hint}")
     if model["kind"] == "pretrained" and not (Path(model["path"]) / "config.json").is_file():
         raise ConfigError(
@@ -225,6 +227,8 @@ def write_summary(paths: RunPaths) -> dict:
         "exact_match_rate": privacy.get("exact_match_rate"),
         "mean_ci_overlap": replication.get("mean_ci_overlap"),
         "sign_agreement": replication.get("sign_agreement"),
+        "truth_coverage_real": replication.get("truth_coverage_real"),
+        "truth_coverage_synthetic": replication.get("truth_coverage_synthetic"),
     }
     write_json(paths.summary, summary)
     return summary

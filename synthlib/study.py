@@ -40,37 +40,65 @@ class RunData:
     synthetic: pd.DataFrame | None
 
 
-def load_real_data(data_source: str, dictionary_path) -> tuple:
-    """Load and validate the real table.
+def simulate_cohort(name: str, n_rows=None, random_state=0):
+    """Simulate the built-in cohort ``name`` (``"sams_cohort"`` or ``"ldl_response"``).
+
+    Returns
+    -------
+    synthlib.cohorts.SimulatedCohort
+    """
+    from synthlib import cohorts
+
+    simulators = {"sams_cohort": cohorts.simulate_sams_cohort, "ldl_response": cohorts.simulate_ldl_response}
+    arguments = {"random_state": random_state} if n_rows is None else {"n_rows": n_rows, "random_state": random_state}
+    return simulators[name](**arguments)
+
+
+def load_real_data(data_source: str, dictionary_path, n_rows=None, random_state=0) -> tuple:
+    """Load or simulate the real table and validate it against its dictionary.
 
     Parameters
     ----------
     data_source : str
-        ``"smart"`` for the SMART cohort from the ``survset`` package, else a CSV or Parquet path.
+        ``"smart"`` for the SMART cohort from the ``survset`` package, ``"sams_cohort"`` or
+        ``"ldl_response"`` for a simulated cohort, else a CSV or Parquet path.
     dictionary_path : path-like
         Its data dictionary (YAML).
+    n_rows : int or None
+        Rows of a simulated cohort; None keeps the simulator's default.
+    random_state : int
+        Seed of a simulated cohort.
 
     Returns
     -------
     real : pandas.DataFrame
         Typed table.
     dictionary : DataDictionary
+    truth : dict or None
+        Ground truth of a simulated cohort (``SimulatedCohort.truth_mapping()``), else None.
     """
     dictionary = read_dictionary(dictionary_path)
+    truth = None
     if data_source == "smart":
         from synthlib.data import load_smart
 
         real = validate_table(load_smart(), dictionary)
+    elif data_source in ("sams_cohort", "ldl_response"):
+        cohort = simulate_cohort(data_source, n_rows, random_state)
+        real = validate_table(cohort.data, dictionary)
+        truth = cohort.truth_mapping()
     else:
         real = load_table(data_source, dictionary)
     logger.info("Loaded %d rows and %d columns from %s", len(real), real.shape[1], data_source)
-    return real, dictionary
+    return real, dictionary, truth
 
 
-def prepare_data(run_dir, data_source, dictionary_path, holdout_fraction=0.2, stratify=None, random_state=0):
+def prepare_data(run_dir, data_source, dictionary_path, holdout_fraction=0.2, stratify=None, random_state=0,
+                 n_rows=None):
     """Validate the real table, split it into train and holdout, and write both to the run folder.
 
-    Identifier columns are dropped before the split is written.
+    Identifier columns are dropped before the split is written. For a simulated cohort the
+    ground truth is written to ``truth.json``.
 
     Returns
     -------
@@ -82,7 +110,11 @@ def prepare_data(run_dir, data_source, dictionary_path, holdout_fraction=0.2, st
     from synthlib.data import train_holdout_split
 
     paths = RunPaths(run_dir)
-    real, dictionary = load_real_data(data_source, dictionary_path)
+    real, dictionary, truth = load_real_data(data_source, dictionary_path, n_rows, random_state)
+    if truth is not None:
+        write_json(paths.truth, truth)
+    elif paths.truth.exists():
+        paths.truth.unlink()
     modelled = dictionary.subset(dictionary.modelled_columns)
     train, holdout = train_holdout_split(
         real[modelled.names], holdout_fraction=holdout_fraction, random_state=random_state, stratify=stratify
@@ -354,19 +386,65 @@ def formula_name(name: str) -> str:
     return "Q(" + repr(name) + ")"
 
 
-def replicate(run_dir, formula=None, family="logistic") -> ReplicationReport:
+def true_model(run_dir, formula=None) -> dict | None:
+    """Return the simulator's true model of a run (a ``ModelTruth`` mapping), or None.
+
+    With ``formula`` None the cohort's main model is returned; otherwise the model whose formula
+    equals ``formula`` up to spaces, or None when the run's data are not simulated or no true
+    model has that formula.
+    """
+    from synthlib.artifacts import read_json
+
+    path = RunPaths(run_dir).truth
+    if not path.is_file():
+        return None
+    models = read_json(path)["models"]
+    if formula is None:
+        return models[0]
+    wanted = "".join(formula.split())
+    return next((model for model in models if "".join(model["formula"].split()) == wanted), None)
+
+
+def add_truth(comparison: pd.DataFrame, truth: dict) -> pd.DataFrame:
+    """Add the true coefficient of each term and whether each 95% CI covers it."""
+    comparison = comparison.copy()
+    comparison["truth"] = comparison["term"].map(truth["coefficients"])
+    for side in ("real", "synthetic"):
+        covers = (comparison[f"ci_low_{side}"] <= comparison["truth"]) & (comparison["truth"] <= comparison[f"ci_high_{side}"])
+        comparison[f"{side}_ci_covers_truth"] = covers.where(comparison["truth"].notna())
+    return comparison
+
+
+def truth_coverage(comparison: pd.DataFrame) -> dict:
+    """Return the share of non-intercept terms whose real and synthetic 95% CIs cover the truth."""
+    rows = comparison[(comparison["term"] != "Intercept") & comparison["truth"].notna()]
+    return {
+        f"truth_coverage_{side}": float(rows[f"{side}_ci_covers_truth"].astype(float).mean()) if len(rows) else None
+        for side in ("real", "synthetic")
+    }
+
+
+def replicate(run_dir, formula=None, family=None) -> ReplicationReport:
     """Fit ``formula`` on the training split and on the synthetic table and compare the coefficients.
 
-    Results are written to ``results/replication.json``.
+    For a simulated cohort, a null ``formula`` or ``family`` takes the simulator's main true
+    model, and the comparison gains the true coefficients and whether each interval covers them.
+    Otherwise the defaults are :func:`default_formula` and a logistic model. Results are written
+    to ``results/replication.json``.
     """
     from synthlib import replication
 
     data = load_run(run_dir)
-    formula = formula or default_formula(data.dictionary)
+    truth = true_model(run_dir, formula)
+    formula = formula or (truth["formula"] if truth else default_formula(data.dictionary))
+    family = family or (truth["family"] if truth else "logistic")
     real_fit = replication.fit_model(data.train, formula, family)
     synthetic_fit = replication.fit_model(data.synthetic, formula, family)
     comparison = replication.compare_fits(real_fit, synthetic_fit)
     summary = replication.replication_summary(comparison, include_intercept=False)
+    if truth is not None:
+        comparison = add_truth(comparison, truth)
+        summary.update(truth_coverage(comparison))
     write_json(
         RunPaths(run_dir).step_results("replication"),
         {**summary, "formula": formula, "family": family, "n_real": real_fit.n, "n_synthetic": synthetic_fit.n,

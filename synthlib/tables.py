@@ -128,6 +128,10 @@ def comparison_table(report: ReplicationReport) -> pd.DataFrame:
         "significance agrees": comparison["significance_agreement"],
         "attenuation": comparison["attenuation_ratio"],
     })
+    if "truth" in comparison:
+        table["truth"] = comparison["truth"]
+        table["real CI covers truth"] = comparison["real_ci_covers_truth"]
+        table["synthetic CI covers truth"] = comparison["synthetic_ci_covers_truth"]
     table.index = comparison["term"]
     return table.round(3)
 

@@ -17,9 +17,10 @@ Published figures used here:
 - CK thresholds of the EAS Consensus Panel (Stroes et al., Eur Heart J 2015;36:1012, Table 1):
   normal, above the upper limit of normal (ULN) but below 4x, 4-10x, and above 10x ULN.
 
-Every other probability in this module (alcohol use, cardiovascular history, hypothyroidism,
-liver disease, eGFR by age, the shapes of CK, ALT, AST, TSH, glucose and HbA1c, and the missing
-shares) is a simulation assumption chosen to look like a lipid clinic, not a published figure.
+Every other figure in this module is a simulation assumption chosen to look like a lipid
+clinic, not a published figure. This covers alcohol use, cardiovascular history,
+hypothyroidism, liver disease, eGFR by age, the shapes of CK, ALT, AST, TSH, glucose and HbA1c,
+and the shares of missing values.
 """
 
 from __future__ import annotations
@@ -46,6 +47,11 @@ FIRST_VISIT = pd.Timestamp("2018-01-01")
 LAST_VISIT = pd.Timestamp("2023-12-31")
 
 
+def as_float(values) -> np.ndarray:
+    """Return numbers, nullable or not, as a float64 array with NaN for missing values."""
+    return pd.Series(values).astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+
+
 def bernoulli(rng: np.random.Generator, probability, n_rows: int) -> pd.Series:
     """Draw 0/1 values as a nullable Int64 Series."""
     return pd.Series((rng.random(n_rows) < probability).astype(int), dtype="Int64")
@@ -64,58 +70,82 @@ def lognormal(rng: np.random.Generator, mean: float, sd: float, n_rows: int) -> 
     return rng.lognormal(np.log(mean) - sigma**2 / 2, sigma, n_rows)
 
 
+def logistic_probability(logit) -> np.ndarray:
+    """Return the inverse logit of ``logit``."""
+    return 1.0 / (1.0 + np.exp(-np.asarray(logit, dtype=float)))
+
+
+def _logit(probability: float) -> float:
+    return float(np.log(probability / (1.0 - probability)))
+
+
 def demographics(rng: np.random.Generator, n_rows: int) -> dict:
-    """Draw age, sex, BMI, smoking and alcohol use like EUROASPIRE V."""
+    """Draw age, sex, BMI, smoking and alcohol use like EUROASPIRE V.
+
+    Younger patients smoke more often (odds ratio 0.96 per year). Every value is complete here,
+    and :func:`blank_baseline` blanks some of them once other columns have been drawn from them.
+    """
     age = np.clip(np.round(rng.normal(64.0, 9.5, n_rows)), 30, 90)
     sex = rng.choice(SEXES, size=n_rows, p=(0.74, 0.26))
     bmi = np.round(np.clip(lognormal(rng, 28.5, 5.0, n_rows), 16.0, 60.0), 1)
-    smoking = rng.choice(SMOKING, size=n_rows, p=(0.36, 0.45, 0.19))
+    current = rng.random(n_rows) < logistic_probability(_logit(0.18) - 0.04 * (age - 64.0))
+    former = rng.random(n_rows) < 0.55
+    smoking = np.where(current, "current", np.where(former, "former", "never"))
     alcohol = rng.choice(ALCOHOL, size=n_rows, p=(0.40, 0.50, 0.10))
     return {
         "age": pd.Series(age, dtype="Int64"),
         "sex": pd.Series(sex, dtype=object),
-        "bmi": with_missing(rng, pd.Series(bmi), 0.02),
-        "smoking": with_missing(rng, pd.Series(smoking, dtype=object), 0.02),
-        "alcohol": with_missing(rng, pd.Series(alcohol, dtype=object), 0.03),
+        "bmi": pd.Series(bmi),
+        "smoking": pd.Series(smoking, dtype=object),
+        "alcohol": pd.Series(alcohol, dtype=object),
     }
 
 
-def comorbidities(rng: np.random.Generator, age: pd.Series, sex: pd.Series) -> dict:
+def comorbidities(rng: np.random.Generator, columns: dict) -> dict:
     """Draw hypertension, diabetes with HbA1c and glucose, eGFR and CKD stage, thyroid and liver disease.
 
-    eGFR is complete here, so that outcome models can use every patient's value; blank it
-    afterwards with :func:`blank_egfr`.
+    Diabetes and hypertension become more likely with age and BMI, eGFR falls with age, diabetes
+    and hypertension, hypothyroidism is three times as common in women, and liver disease is
+    more common with heavy alcohol use and obesity. eGFR is complete here, so that outcome
+    models can use every patient's value; :func:`blank_baseline` blanks it afterwards.
     """
+    age = columns["age"].to_numpy(dtype=float)
     n_rows = len(age)
-    age = age.to_numpy(dtype=float)
-    female = (sex == "female").to_numpy()
-    diabetes = bernoulli(rng, 0.29, n_rows)
-    has_diabetes = diabetes.to_numpy(dtype=bool)
+    bmi = columns["bmi"].to_numpy(dtype=float)
+    female = (columns["sex"] == "female").to_numpy()
+    has_diabetes = rng.random(n_rows) < logistic_probability(-0.97 + 0.10 * (bmi - 28.5) + 0.03 * (age - 64.0))
+    has_hypertension = rng.random(n_rows) < logistic_probability(
+        1.10 + 0.05 * (age - 64.0) + 0.08 * (bmi - 28.5) + 0.5 * has_diabetes
+    )
     hba1c = np.where(has_diabetes, rng.normal(7.3, 1.1, n_rows), rng.normal(5.6, 0.35, n_rows))
     hba1c = np.round(np.clip(hba1c, 4.2, 14.0), 1)
     glucose = np.round(np.clip(95.0 + 25.0 * (hba1c - 5.6) + rng.normal(0.0, 10.0, n_rows), 55.0, 450.0))
-    egfr = pd.Series(np.round(np.clip(rng.normal(78.0 - 0.9 * (age - 64.0), 17.0), 6.0, 140.0)))
+    egfr_mean = 82.0 - 0.9 * (age - 64.0) - 5.0 * has_diabetes - 3.0 * has_hypertension
+    egfr = pd.Series(np.round(np.clip(rng.normal(egfr_mean, 16.0), 6.0, 140.0)))
     hypothyroidism = bernoulli(rng, np.where(female, 0.15, 0.05), n_rows)
     treated = hypothyroidism.to_numpy(dtype=bool)
     tsh = np.where(treated, rng.lognormal(np.log(2.8), 0.7, n_rows), rng.lognormal(np.log(1.7), 0.45, n_rows))
+    heavy_drinker = (columns["alcohol"] == "heavy").to_numpy()
+    liver_risk = 0.025 + 0.06 * heavy_drinker + 0.02 * (bmi >= 30.0)
     return {
-        "hypertension": bernoulli(rng, 0.75, n_rows),
-        "diabetes": diabetes,
+        "hypertension": pd.Series(has_hypertension.astype(int), dtype="Int64"),
+        "diabetes": pd.Series(has_diabetes.astype(int), dtype="Int64"),
         "hba1c": with_missing(rng, pd.Series(hba1c), np.where(has_diabetes, 0.03, 0.20)),
         "glucose": with_missing(rng, pd.Series(glucose), 0.05),
         "egfr": egfr,
         "ckd_stage": ckd_stage(egfr),
         "hypothyroidism": hypothyroidism,
         "tsh": with_missing(rng, pd.Series(np.round(np.clip(tsh, 0.01, 80.0), 2)), 0.10),
-        "liver_disease": bernoulli(rng, 0.04, n_rows),
+        "liver_disease": bernoulli(rng, liver_risk, n_rows),
     }
 
 
-def blank_egfr(rng: np.random.Generator, columns: dict, probability: float = 0.02) -> None:
-    """Blank eGFR and CKD stage together in ``columns``, each patient with ``probability``."""
-    missing = rng.random(len(columns["egfr"])) < probability
-    columns["egfr"] = columns["egfr"].mask(missing)
-    columns["ckd_stage"] = columns["ckd_stage"].mask(missing)
+def blank_baseline(rng: np.random.Generator, columns: dict) -> None:
+    """Blank BMI (2%), smoking (2%), alcohol (3%) and eGFR with its CKD stage (2%) in ``columns``."""
+    for names, probability in ((("bmi",), 0.02), (("smoking",), 0.02), (("alcohol",), 0.03), (("egfr", "ckd_stage"), 0.02)):
+        missing = rng.random(len(columns[names[0]])) < probability
+        for name in names:
+            columns[name] = columns[name].mask(missing)
 
 
 def ckd_stage(egfr: pd.Series) -> pd.Series:
@@ -127,33 +157,47 @@ def ckd_stage(egfr: pd.Series) -> pd.Series:
     return pd.Series(stages, index=pd.Series(egfr).index, dtype=object)
 
 
-def cardiovascular_history(rng: np.random.Generator, n_rows: int) -> dict:
-    """Draw prior myocardial infarction, revascularisation, stroke, PAD and a recent recurrent event."""
+def cardiovascular_history(rng: np.random.Generator, columns: dict) -> dict:
+    """Draw prior myocardial infarction, revascularisation, stroke, PAD and a recent recurrent event.
+
+    PCI is more common after a myocardial infarction, CABG with diabetes, stroke with age, and
+    peripheral artery disease with smoking and diabetes.
+    """
+    n_rows = len(columns["age"])
+    age = columns["age"].to_numpy(dtype=float)
+    diabetes = columns["diabetes"].to_numpy(dtype=float)
+    smoker = (columns["smoking"] == "current").to_numpy(dtype=float)
+    prior_mi = bernoulli(rng, 0.55, n_rows)
     return {
-        "prior_mi": bernoulli(rng, 0.55, n_rows),
-        "prior_pci": bernoulli(rng, 0.60, n_rows),
-        "prior_cabg": bernoulli(rng, 0.15, n_rows),
-        "prior_stroke": bernoulli(rng, 0.08, n_rows),
-        "peripheral_artery_disease": bernoulli(rng, 0.10, n_rows),
+        "prior_mi": prior_mi,
+        "prior_pci": bernoulli(rng, np.where(prior_mi.to_numpy(dtype=bool), 0.70, 0.48), n_rows),
+        "prior_cabg": bernoulli(rng, 0.12 + 0.10 * diabetes, n_rows),
+        "prior_stroke": bernoulli(rng, np.clip(0.08 + 0.004 * (age - 64.0), 0.01, 0.5), n_rows),
+        "peripheral_artery_disease": bernoulli(rng, 0.07 + 0.08 * smoker + 0.05 * diabetes, n_rows),
         "recurrent_event": bernoulli(rng, 0.10, n_rows),
     }
 
 
-def baseline_lipids(rng: np.random.Generator, sex: pd.Series, diabetes: pd.Series, ldl_factor, lpa_missing=0.60) -> dict:
+def baseline_lipids(rng: np.random.Generator, columns: dict, ldl_factor, lpa_missing=0.60) -> dict:
     """Draw the baseline lipid panel (mg/dL) before the current regimen, and Lp(a).
 
     LDL-C is log-normal with mean 135 and SD 38 mg/dL, times ``ldl_factor`` (for example 1.6 in
-    familial hypercholesterolaemia). Total cholesterol is LDL-C + HDL-C + VLDL-C, with VLDL-C
-    about TG/5, and non-HDL-C is total cholesterol minus HDL-C. Lp(a) is a mixture of two log-normals with
-    about 20% of values at 50 mg/dL or more; it is missing with probability ``lpa_missing``
-    (a number or one probability per patient).
+    familial hypercholesterolaemia). HDL-C is lower and triglycerides higher with BMI and
+    diabetes. HDL-C is higher in women and lower in current smokers. Total cholesterol is
+    LDL-C + HDL-C + VLDL-C, with VLDL-C about TG/5, and non-HDL-C is total cholesterol minus
+    HDL-C. Lp(a) is a mixture of two log-normals with about 20% of values at 50 mg/dL or more.
+    It is missing with probability ``lpa_missing``, a number or one probability per patient.
     """
-    n_rows = len(sex)
-    female = (sex == "female").to_numpy()
+    n_rows = len(columns["sex"])
+    female = (columns["sex"] == "female").to_numpy()
+    bmi = columns["bmi"].to_numpy(dtype=float) - 28.5
+    diabetes = columns["diabetes"].to_numpy(dtype=bool)
+    smoker = (columns["smoking"] == "current").to_numpy()
     ldl = np.round(np.clip(lognormal(rng, 135.0, 38.0, n_rows) * ldl_factor, 40.0, 450.0))
-    hdl = np.round(np.clip(rng.lognormal(np.log(np.where(female, 55.0, 45.0)), 0.25), 15.0, 120.0))
-    tg_median = np.where(diabetes.to_numpy(dtype=bool), 160.0, 135.0)
-    tg = np.round(np.clip(rng.lognormal(np.log(tg_median), 0.5), 30.0, 1500.0))
+    hdl_median = np.where(female, 55.0, 45.0) * np.exp(-0.012 * bmi) * np.where(smoker, 0.92, 1.0) * np.where(diabetes, 0.93, 1.0)
+    hdl = np.round(np.clip(rng.lognormal(np.log(hdl_median), 0.22), 15.0, 120.0))
+    tg_median = 135.0 * np.exp(0.03 * bmi) * np.where(diabetes, 1.2, 1.0)
+    tg = np.round(np.clip(rng.lognormal(np.log(tg_median), 0.45), 30.0, 1500.0))
     total = ldl + hdl + _vldl_cholesterol(rng, tg)
     elevated = rng.random(n_rows) < 0.20
     lpa = np.where(elevated, rng.lognormal(np.log(80.0), 0.5, n_rows), rng.lognormal(np.log(10.0), 0.9, n_rows))
@@ -170,7 +214,7 @@ def baseline_lipids(rng: np.random.Generator, sex: pd.Series, diabetes: pd.Serie
 def followup_lipids(rng: np.random.Generator, columns: dict, reduction: np.ndarray, missing: np.ndarray) -> dict:
     """Derive the follow-up lipid panel from the baseline panel and the achieved LDL-C reduction.
 
-    Follow-up LDL-C is baseline LDL-C times ``1 - reduction / 100``, rounded; the reported
+    Follow-up LDL-C is baseline LDL-C times ``1 - reduction / 100``, rounded. The reported
     percent reduction is recomputed from the two rounded values, so the columns agree. HDL-C and
     triglycerides change by small random factors. The whole panel, its percent reduction and
     target attainment are missing where ``missing`` is true.

@@ -5,11 +5,17 @@ The achieved LDL-C percent reduction follows the linear model of
 the regimen's pharmacological intensity (its expected reduction from published drug figures),
 adherence, baseline LDL-C and covariates. Baseline LDL-C is measured before the regimen starts.
 
-Simulation assumptions, not published figures: 10% of patients have a history of statin
-intolerance, and 70% of them take no statin while the others take the lowest dose of their
-statin; 6% have familial hypercholesterolaemia, with 1.6 times the LDL-C of the others and a 25%
-chance of a PCSK9 antibody on top of their regimen; Lp(a) is measured in 40% of patients and
-70% of those with familial hypercholesterolaemia; CK is measured in 70%.
+Simulation assumptions, not published figures:
+
+- 10% of patients have a history of statin intolerance. 70% of them take no statin, and the
+  others take the lowest dose of their statin.
+- 6% have familial hypercholesterolaemia, with 1.6 times the LDL-C of the others and a 25%
+  chance of a PCSK9 antibody on top of their regimen.
+- Lp(a) is measured in 40% of patients and in 70% of those with familial
+  hypercholesterolaemia. CK is measured in 70% of patients.
+
+NOTE: both simulators draw visit dates and demographics first, so with the same
+``random_state`` patient *i* has the same age, sex and BMI in both cohorts.
 """
 
 from __future__ import annotations
@@ -55,7 +61,7 @@ def simulate_ldl_response(n_rows: int = 1700, random_state: int = 0) -> Simulate
     The table follows ``data_templates/ldl_response.yaml``. Regimens range from a low-intensity
     statin to a high-intensity statin with ezetimibe and a PCSK9 antibody, and include
     statin-free regimens for statin-intolerant patients. The LDL-C percent reduction is drawn from
-    ``therapy.LDL_REDUCTION_FORMULA`` with ``therapy.LDL_REDUCTION_COEFFICIENTS``; follow-up
+    ``therapy.LDL_REDUCTION_FORMULA`` with ``therapy.LDL_REDUCTION_COEFFICIENTS``. Follow-up
     LDL-C is baseline LDL-C times one minus that reduction, and goal attainment compares it with
     the ESC/EAS 2019 goal. See :mod:`synthlib.cohorts.therapy` for the published figures.
 
@@ -83,17 +89,17 @@ def simulate_ldl_response(n_rows: int = 1700, random_state: int = 0) -> Simulate
     columns = {"patient_id": pd.Series(np.arange(1, n_rows + 1), dtype="Int64")}
     columns.update(baseline.visit_dates(rng, n_rows, min_days=42, max_days=120))
     columns.update(baseline.demographics(rng, n_rows))
-    columns.update(baseline.comorbidities(rng, columns["age"], columns["sex"]))
-    baseline.blank_egfr(rng, columns)
+    columns.update(baseline.comorbidities(rng, columns))
     columns["familial_hypercholesterolaemia"] = baseline.bernoulli(rng, P_FAMILIAL_HYPERCHOLESTEROLAEMIA, n_rows)
     fh = columns["familial_hypercholesterolaemia"].to_numpy(dtype=bool)
-    columns.update(baseline.cardiovascular_history(rng, n_rows))
+    columns.update(baseline.cardiovascular_history(rng, columns))
     columns.update(
         baseline.baseline_lipids(
-            rng, columns["sex"], columns["diabetes"],
+            rng, columns,
             ldl_factor=np.where(fh, FH_LDL_FACTOR, 1.0), lpa_missing=np.where(fh, 0.30, 0.60),
         )
     )
+    baseline.blank_baseline(rng, columns)
     columns.update(_regimens(rng, fh))
     columns["adherence_pdc"] = pd.Series(np.round(100.0 * rng.beta(5.0, 0.9, n_rows)))
     columns["interacting_drug"] = baseline.bernoulli(rng, 0.15, n_rows)
@@ -117,7 +123,7 @@ def simulate_ldl_response(n_rows: int = 1700, random_state: int = 0) -> Simulate
 
 
 def _regimens(rng: np.random.Generator, fh: np.ndarray) -> dict:
-    """Draw statin intolerance and the regimen; intolerant statin users take their statin's lowest dose."""
+    """Draw statin intolerance and the regimen. Intolerant patients on a statin take its lowest dose."""
     n_rows = len(fh)
     intolerance = baseline.bernoulli(rng, P_STATIN_INTOLERANCE, n_rows)
     intolerant = intolerance.to_numpy(dtype=bool)
@@ -129,7 +135,7 @@ def _regimens(rng: np.random.Generator, fh: np.ndarray) -> dict:
     columns["statin_dose_mg"] = columns["statin_dose_mg"].mask(pd.Series(reduced), lowest.astype("Int64"))
     added = fh & (columns["pcsk9_antibody"].to_numpy(dtype=int) == 0) & (rng.random(n_rows) < P_PCSK9_ANTIBODY_ADDED_IF_FH)
     columns["pcsk9_antibody"] = columns["pcsk9_antibody"].mask(pd.Series(added), 1)
-    # Inclisiran is stopped where a PCSK9 antibody is added: nobody takes both.
+    # Inclisiran is stopped where a PCSK9 antibody is added, so no patient takes both.
     columns["inclisiran"] = columns["inclisiran"].mask(pd.Series(added), 0)
 
     columns["statin_intensity"] = therapy.classify_statin_intensity(columns["statin"], columns["statin_dose_mg"])

@@ -3,36 +3,42 @@
 Published figures used here, besides those of :mod:`synthlib.cohorts.baseline` and
 :mod:`synthlib.cohorts.therapy`:
 
-- Prevalence: SAMS in 7-29% of registries and observational studies (EAS Consensus Panel,
-  Stroes et al., Eur Heart J 2015;36:1012); statin intolerance in 17% of cohort studies against
-  4.9% of randomised trials (Bytyci et al., Eur Heart J 2022;43:3213); muscular symptoms in
-  10.5% of 7924 French outpatients on high-dose statins, median onset one month (PRIMO, Bruckert
-  et al., Cardiovasc Drugs Ther 2005;19:403). The simulation aims at about 15%.
+- Prevalence: SAMS occur in 7-29% of patients in registries and observational studies (EAS
+  Consensus Panel, Stroes et al., Eur Heart J 2015;36:1012). Statin intolerance affects 17%
+  of patients in cohort studies and 4.9% in randomised trials (Bytyçi et al., Eur Heart J
+  2022;43:3213). Of 7924 French outpatients on high-dose statins, 10.5% had muscular
+  symptoms, with a median onset of one month (PRIMO, Bruckert et al., Cardiovasc Drugs Ther
+  2005;19:403). The simulation aims at about 15%.
 - Risk factors: female sex, age over 65, hypothyroidism, chronic kidney disease, liver disease,
   diabetes, interacting drugs and high-dose statins each raise statin intolerance by about 30%
-  (odds ratios about 1.2-1.5; Bytyci et al. 2022), so each gets an odds ratio of 1.3. A history
+  (odds ratios about 1.2-1.5; Bytyçi et al. 2022), so each gets an odds ratio of 1.3. A history
   of CK elevation has an odds ratio of 2.04 (PRIMO).
 - CK categories of the EAS Consensus Panel (2015, Table 1): with muscle symptoms, normal CK is
   myalgia, CK above 10x ULN myopathy, and above 40x ULN with renal impairment rhabdomyolysis.
 
-Simulation assumptions, not published figures: SAMS log-odds rise by 0.8 per doubling of CK
-(odds ratio 2.2), so CK above 10x ULN makes SAMS very likely; therapy is modified in 70% of
-patients with SAMS and 25% without (inside the 60-80% and 20-30% that make the reverse
-causation visible); CK is measured in 97% of patients with SAMS and 80% without.
+Simulation assumptions, not published figures:
+
+- SAMS log-odds rise by 0.8 per doubling of the CK multiple (odds ratio 2.2), so CK above 10x
+  ULN makes SAMS very likely.
+- Therapy is modified in 70% of patients with SAMS and in 25% without, inside the 60-80% and
+  20-30% that make the reverse causation visible.
+- CK is measured in 97% of patients with SAMS and in 80% without.
 
 How the truth is defined
 ------------------------
-Each patient's SAMS status is drawn from the logistic model ``SAMS_STRUCTURAL_LOG_ODDS`` of
-the covariates and CK. Therapy modification is drawn afterwards, from SAMS alone: it is a
-consequence of SAMS, not a cause. Because it depends on nothing but SAMS, Bayes' rule makes the
-logistic model of SAMS on the covariates *and* therapy modification exactly correctly specified:
-the covariate coefficients stay the same, therapy modification gets the log odds ratio
-``log(0.70 / 0.30) - log(0.25 / 0.75) = log(7)``, and the intercept shifts by
+Each patient's SAMS status is drawn from the logistic model ``SAMS_STRUCTURAL_LOG_ODDS`` of the
+covariates and CK. Therapy modification is drawn afterwards from SAMS alone, as a consequence
+of SAMS and not a cause. Because it depends on nothing but SAMS, Bayes' rule makes the logistic
+model of SAMS on the covariates *and* therapy modification exactly correctly specified. Its
+covariate coefficients are those of the structural model. Therapy modification gets the log
+odds ratio ``log(0.70 / 0.30) - log(0.25 / 0.75) = log(7)``, and the intercept shifts by
 ``log(0.30 / 0.75)``. The coefficient of therapy modification is therefore the strength of a
-reverse-causation association, not an effect of modifying therapy. Whether CK is measured also
-depends on SAMS alone, so a complete-case fit estimates the same slopes and an intercept shifted
-by ``log(0.97 / 0.80)``. The truths of both models, with and without therapy modification,
-include these shifts.
+reverse-causation association, not an effect of modifying therapy.
+
+Whether CK is measured also depends on SAMS alone, so a complete-case fit estimates the same
+slopes and an intercept shifted by ``log(0.97 / 0.80)``. The truths of both models, with and
+without therapy modification, include this shift. Missing eGFR values are missing completely
+at random and shift nothing.
 """
 
 from __future__ import annotations
@@ -60,8 +66,9 @@ P_MODIFIED_WITH_SAMS = 0.70
 P_MODIFIED_WITHOUT_SAMS = 0.25
 P_CK_MEASURED_WITH_SAMS = 0.97
 P_CK_MEASURED_WITHOUT_SAMS = 0.80
-# Kind of modification given (SAMS, modified): with SAMS the dose is lowered or the drug changed,
-# without SAMS therapy is mostly intensified towards the LDL-C goal. Simulation assumptions.
+# Kind of modification of a modified therapy, with and without SAMS (simulation assumptions).
+# With SAMS the dose is lowered or the drug changed. Without SAMS therapy is mostly intensified
+# towards the LDL-C goal.
 MODIFICATION_SHARES = {
     True: {"intensified": 0.05, "dose_reduced": 0.30, "switched": 0.30, "non_statin": 0.15, "discontinued": 0.20},
     False: {"intensified": 0.75, "dose_reduced": 0.05, "switched": 0.12, "non_statin": 0.03, "discontinued": 0.05},
@@ -111,12 +118,13 @@ COLUMNS = (
 def simulate_sams_cohort(n_rows: int = 1700, random_state: int = 0) -> SimulatedCohort:
     """Simulate a lipid-clinic cohort of statin users assessed for statin-associated muscle symptoms.
 
-    Every patient takes a statin. The table follows ``data_templates/sams_cohort.yaml``: visit
-    dates, demographics, comorbidities, cardiovascular history, baseline and follow-up lipid
-    panel, CK with its multiple of the ULN and EAS category, ALT and AST, the regimen with its
-    expected LDL-C reduction and adherence, and the outcomes (SAMS and its type, therapy
-    modification, LDL-C percent reduction and goal attainment). See the module docstring for the
-    published figures and for what the truth of the therapy-modification term means.
+    Every patient takes a statin. The table has the columns of ``data_templates/sams_cohort.yaml``.
+    They cover visit dates, demographics, comorbidities, cardiovascular history, the baseline and
+    follow-up lipid panels, CK with its multiple of the ULN and EAS category, ALT and AST, and
+    the regimen with its expected LDL-C reduction and adherence. The outcomes are SAMS and its
+    type, therapy modification, the LDL-C percent reduction and goal attainment. The module
+    docstring lists the published figures and defines the truth of the therapy-modification
+    term.
 
     Parameters
     ----------
@@ -142,21 +150,21 @@ def simulate_sams_cohort(n_rows: int = 1700, random_state: int = 0) -> Simulated
     columns = {"patient_id": pd.Series(np.arange(1, n_rows + 1), dtype="Int64")}
     columns.update(baseline.visit_dates(rng, n_rows, min_days=90, max_days=365))
     columns.update(baseline.demographics(rng, n_rows))
-    columns.update(baseline.comorbidities(rng, columns["age"], columns["sex"]))
-    columns.update(baseline.cardiovascular_history(rng, n_rows))
+    columns.update(baseline.comorbidities(rng, columns))
+    columns.update(baseline.cardiovascular_history(rng, columns))
     columns["prior_ck_elevation"] = baseline.bernoulli(rng, 0.06, n_rows)
-    columns.update(baseline.baseline_lipids(rng, columns["sex"], columns["diabetes"], ldl_factor=1.0))
+    columns.update(baseline.baseline_lipids(rng, columns, ldl_factor=1.0))
     columns.update(therapy.sample_regimens(rng, n_rows, STATIN_REGIMENS, no_statin=np.zeros(n_rows, dtype=bool)))
     columns["interacting_drug"] = baseline.bernoulli(rng, 0.15, n_rows)
     columns["ldl_c_goal"] = baseline.ldl_goal(columns["recurrent_event"])
     columns.update(_creatine_kinase(rng, columns))
 
-    # SAMS is drawn while eGFR and CK are still complete; both are blanked afterwards.
+    # SAMS is drawn while eGFR and CK are still complete. Both are blanked afterwards.
     sams = rng.random(n_rows) < _inverse_logit(_linear_predictor(columns, SAMS_STRUCTURAL_LOG_ODDS))
     columns["sams"] = pd.Series(sams.astype(int), dtype="Int64")
     columns.update(_therapy_modification(rng, sams))
     columns["adherence_pdc"] = _adherence(rng, sams)
-    baseline.blank_egfr(rng, columns)
+    baseline.blank_baseline(rng, columns)
     _blank_unmeasured_ck(rng, columns, sams)
     columns["sams_type"] = _sams_type(columns, sams)
     columns["sams_onset_days"] = _onset_days(rng, columns, sams)
@@ -217,16 +225,13 @@ def _parameters() -> dict:
         "p_modified_without_sams": P_MODIFIED_WITHOUT_SAMS,
         "p_ck_measured_with_sams": P_CK_MEASURED_WITH_SAMS,
         "p_ck_measured_without_sams": P_CK_MEASURED_WITHOUT_SAMS,
+        "reverse_causation_log_odds_ratio": reverse_causation_log_odds_ratio(),
         "ldl_reduction_sd": therapy.LDL_REDUCTION_SD,
     }
 
 
 def _inverse_logit(values: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-values))
-
-
-def _as_float(values) -> np.ndarray:
-    return pd.Series(values).astype(object).astype(float).to_numpy()
 
 
 def _sams_terms(columns: dict) -> dict:
@@ -236,11 +241,11 @@ def _sams_terms(columns: dict) -> dict:
     return {
         "Intercept": np.ones(n_rows),
         "C(sex)[T.female]": (columns["sex"] == "female").to_numpy(dtype=float),
-        "I(age > 65)[T.True]": (_as_float(columns["age"]) > 65).astype(float),
-        "I(egfr < 60)[T.True]": (_as_float(columns["egfr"]) < 60).astype(float),
+        "I(age > 65)[T.True]": (baseline.as_float(columns["age"]) > 65).astype(float),
+        "I(egfr < 60)[T.True]": (baseline.as_float(columns["egfr"]) < 60).astype(float),
         _HIGH_INTENSITY: (intensity == "high").to_numpy(dtype=float),
-        "np.log2(ck_x_uln)": np.log2(_as_float(columns["ck_x_uln"])),
-        **{name: _as_float(columns[name]) for name in (
+        "np.log2(ck_x_uln)": np.log2(baseline.as_float(columns["ck_x_uln"])),
+        **{name: baseline.as_float(columns[name]) for name in (
             "prior_ck_elevation", "hypothyroidism", "interacting_drug", "diabetes", "liver_disease"
         )},
     }
@@ -254,8 +259,8 @@ def _linear_predictor(columns: dict, coefficients: dict) -> np.ndarray:
 def _creatine_kinase(rng: np.random.Generator, columns: dict) -> dict:
     """Draw CK at follow-up: higher with a high-intensity statin, hypothyroidism or prior CK elevation."""
     high = (columns["statin_intensity"].astype(object) == "high").to_numpy(dtype=float)
-    hypothyroid = _as_float(columns["hypothyroidism"])
-    prior = _as_float(columns["prior_ck_elevation"])
+    hypothyroid = baseline.as_float(columns["hypothyroidism"])
+    prior = baseline.as_float(columns["prior_ck_elevation"])
     shift = 0.10 * high + 0.15 * hypothyroid + 0.25 * prior
     tail = 0.05 + 0.02 * high + 0.03 * hypothyroid + 0.04 * prior
     return baseline.creatine_kinase(rng, columns["sex"], shift, tail)
@@ -291,8 +296,8 @@ def _blank_unmeasured_ck(rng: np.random.Generator, columns: dict, sams: np.ndarr
 def _sams_type(columns: dict, sams: np.ndarray) -> pd.Series:
     """Classify SAMS by the EAS 2015 CK categories; missing for SAMS without a CK measurement."""
     category = columns["ck_category"].astype(object)
-    multiple = _as_float(columns["ck_x_uln"])
-    renal_impairment = _as_float(columns["egfr"]) < 60
+    multiple = baseline.as_float(columns["ck_x_uln"])
+    renal_impairment = baseline.as_float(columns["egfr"]) < 60
     by_category = category.map({
         "normal": "myalgia", "1-4x": "myalgia_minor_ck_rise", "4-10x": "myalgia_ck_4_10x", ">10x": "myopathy",
     }).to_numpy(dtype=object)

@@ -2,12 +2,13 @@
 
 Published figures used here (LDL-C reduction from baseline):
 
-- Statin intensity by molecule and daily dose, 2018 AHA/ACC Cholesterol Guideline (Grundy et
-  al., 2018), statin-intensity table: low intensity lowers LDL-C by less than 30% (simvastatin
-  10 mg, pravastatin 10-20 mg, lovastatin 20 mg, fluvastatin 20-40 mg), moderate intensity by
-  30-49% (atorvastatin 10-20, rosuvastatin 5-10, simvastatin 20-40, pravastatin 40-80,
-  lovastatin 40-80 mg, fluvastatin XL 80 mg, pitavastatin 1-4 mg), high intensity by 50% or
-  more (atorvastatin 40-80 mg, rosuvastatin 20-40 mg).
+- Statin intensity by molecule and daily dose: statin-intensity table of the 2018 AHA/ACC
+  Cholesterol Guideline (Grundy et al., 2018). Low intensity lowers LDL-C by less than 30%
+  (simvastatin 10 mg, pravastatin 10-20 mg, lovastatin 20 mg, fluvastatin 20-40 mg).
+  Moderate intensity lowers it by 30-49% (atorvastatin 10-20 mg, rosuvastatin 5-10 mg,
+  simvastatin 20-40 mg, pravastatin 40-80 mg, lovastatin 40-80 mg, fluvastatin XL 80 mg,
+  pitavastatin 1-4 mg). High intensity lowers it by 50% or more (atorvastatin 40-80 mg,
+  rosuvastatin 20-40 mg).
 - Ezetimibe: 15-25% as monotherapy (GAUSS-2 19.2%, GAUSS-3 16.7%, ODYSSEY ALTERNATIVE 14.6%;
   table of Cleve Clin J Med 2021;88(7):381) and about 21-27% added to a statin.
 - PCSK9 antibodies: 45-60% (GAUSS-2 55-56%, GAUSS-3 52.8%, ODYSSEY ALTERNATIVE 45%; same
@@ -38,7 +39,7 @@ NO_STATIN = "none"
 STATIN_INTENSITIES = ("low", "moderate", "high")
 
 # Daily dose (mg) -> intensity class, 2018 AHA/ACC statin-intensity table. Simvastatin 80 mg is
-# left out because it is no longer started.
+# not simulated, so classify_statin_intensity leaves it unclassified.
 STATIN_DOSES = {
     "atorvastatin": {10: "moderate", 20: "moderate", 40: "high", 80: "high"},
     "rosuvastatin": {5: "moderate", 10: "moderate", 20: "high", 40: "high"},
@@ -98,12 +99,16 @@ LDL_REDUCTION_COEFFICIENTS = {
     "age": 0.05,
     "diabetes": -1.5,
 }
-# Residual standard deviation (percentage points), inside the 10-15 points of individual
-# responses around a drug's mean; an assumption, like the truncation below.
+# Residual standard deviation in percentage points: a simulation assumption, like the
+# truncation below.
 LDL_REDUCTION_SD = 11.0
-# The error is truncated symmetrically at 3 SD, and nearer to zero where the mean reduction is
-# close to 100%, so that follow-up LDL-C stays positive. A symmetric truncation keeps its mean
-# at zero, so the linear model stays correctly specified.
+# The error is truncated symmetrically at 3 SD, or at MAX_REDUCTION - mean where that is
+# smaller, so that a reduction drawn above the mean stays below 95% and follow-up LDL-C
+# positive. A symmetric truncation keeps the error's mean at zero, so the linear model stays
+# correctly specified.
+# NOTE: the narrower truncation also shrinks the error variance of patients whose mean reduction
+# exceeds 62% (mostly a statin with ezetimibe or a PCSK9 drug), so the constant variance that
+# ordinary least squares assumes is slightly wrong for them.
 MAX_REDUCTION = 95.0
 
 
@@ -190,13 +195,13 @@ def expected_reduction(
     statin = intensity.map(STATIN_REDUCTION).astype(float).fillna(0.0).to_numpy()
     bempedoic = np.where(on_statin, BEMPEDOIC_ACID_REDUCTION_ON_STATIN, BEMPEDOIC_ACID_REDUCTION_WITHOUT_STATIN)
     remaining = 1.0 - statin / 100.0
-    for taken, reduction in (
+    for drug_column, reduction in (
         (ezetimibe, EZETIMIBE_REDUCTION),
         (pcsk9_antibody, PCSK9_ANTIBODY_REDUCTION),
         (inclisiran, INCLISIRAN_REDUCTION),
         (bempedoic_acid, bempedoic),
     ):
-        indicator = pd.Series(taken).astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+        indicator = baseline.as_float(drug_column)
         remaining = remaining * (1.0 - indicator * reduction / 100.0)
     known = intensity.isin((*STATIN_INTENSITIES, NO_STATIN)).to_numpy()
     values = np.where(known, np.round(100.0 * (1.0 - remaining), 1), np.nan)
@@ -232,7 +237,7 @@ def sample_regimens(rng: np.random.Generator, n_rows: int, mix: RegimenMix, no_s
 
     ezetimibe = draw(mix.ezetimibe, mix.ezetimibe_without_statin)
     pcsk9 = draw(mix.pcsk9_antibody, mix.pcsk9_antibody_without_statin)
-    # Inclisiran and the antibodies both act on PCSK9, so nobody takes both.
+    # Inclisiran and the antibodies both act on PCSK9, so no patient takes both.
     inclisiran = draw(mix.inclisiran, mix.inclisiran_without_statin) & ~pcsk9
     bempedoic = draw(mix.bempedoic_acid, mix.bempedoic_acid_without_statin)
     untreated = no_statin & ~(ezetimibe | pcsk9 | inclisiran | bempedoic)
@@ -260,11 +265,11 @@ def ldl_reduction_mean(columns: dict) -> np.ndarray:
     terms = {
         "Intercept": np.ones(len(female)),
         "C(sex)[T.female]": female,
-        "expected_reduction_pct": _as_float(columns["expected_reduction_pct"]),
-        "adherence_pdc": _as_float(columns["adherence_pdc"]),
-        "ldl_c_baseline": _as_float(columns["ldl_c_baseline"]),
-        "age": _as_float(columns["age"]),
-        "diabetes": _as_float(columns["diabetes"]),
+        "expected_reduction_pct": baseline.as_float(columns["expected_reduction_pct"]),
+        "adherence_pdc": baseline.as_float(columns["adherence_pdc"]),
+        "ldl_c_baseline": baseline.as_float(columns["ldl_c_baseline"]),
+        "age": baseline.as_float(columns["age"]),
+        "diabetes": baseline.as_float(columns["diabetes"]),
     }
     return sum(LDL_REDUCTION_COEFFICIENTS[term] * values for term, values in terms.items())
 
@@ -289,10 +294,6 @@ def ldl_response(rng: np.random.Generator, columns: dict) -> dict:
     so a complete-case fit of ``LDL_REDUCTION_FORMULA`` stays unbiased.
     """
     reduction = sample_ldl_reduction(rng, ldl_reduction_mean(columns))
-    adherence = _as_float(columns["adherence_pdc"]) / 100.0
+    adherence = baseline.as_float(columns["adherence_pdc"]) / 100.0
     missing = rng.random(len(reduction)) < 0.04 + 0.20 * (1.0 - adherence)
     return baseline.followup_lipids(rng, columns, reduction, missing)
-
-
-def _as_float(values) -> np.ndarray:
-    return pd.Series(values).astype("Float64").to_numpy(dtype=float, na_value=np.nan)
