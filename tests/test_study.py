@@ -17,7 +17,7 @@ def sams_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("sams_run")
     study.prepare_data(run_dir, "sams_cohort", SAMS_DICTIONARY, holdout_fraction=0.5, random_state=0, n_rows=1200)
     paths = RunPaths(run_dir)
-    # The holdout half stands in for a synthetic table: real rows drawn from the same model.
+    # The holdout half replaces a synthetic table: real rows drawn from the same model.
     pd.read_parquet(paths.holdout).to_parquet(paths.synthetic)
     return run_dir
 
