@@ -1,6 +1,6 @@
 """File layout of a run folder, shared by the notebooks and the pipeline.
 
-``runs/<run name>/`` holds the resolved configuration, the data dictionary, the real splits (they
+``runs/<run name>/`` contains the resolved configuration, the data dictionary, the real splits (they
 never leave the run folder and are never displayed), the model, the synthetic table, one JSON file of
 results per step, the executed notebooks and ``summary.json``.
 """

@@ -4,8 +4,9 @@ A shown row is found by its values: each output line (a line of text, or a table
 compared with every real row on the high-cardinality numeric columns (at least
 :data:`MIN_DISTINCT` distinct values; low-cardinality columns such as sex or 0/1 flags identify no
 one). A line that contains the values of at least :data:`MIN_MATCHES` such columns of one real row
-(all of them when there are fewer, half of them when there are more than twice as many) counts as
-showing that row; with fewer than :data:`MIN_IDENTIFYING` such columns the check is skipped. Aggregates
+counts as showing that row. The threshold is all of them when there are fewer, and half of them
+when there are more than twice as many. With fewer than :data:`MIN_IDENTIFYING` such columns the
+check is skipped. Aggregates
 (means, quantiles, counts) match a real row on one column at most by chance, and a synthetic row
 matches six columns of one real row only if the model copied it, which is itself worth flagging.
 """

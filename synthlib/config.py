@@ -23,8 +23,8 @@ DEFAULTS = {
     "run_name": "default",
     "random_state": 0,
     "data": {
-        # "smart" loads the SMART cohort from the survset package; "sams_cohort" and "ldl_response"
-        # simulate a cohort with known ground truth (synthlib.cohorts); anything else is a CSV or
+        # "smart" loads the SMART cohort from the survset package. "sams_cohort" and "ldl_response"
+        # simulate a cohort with known ground truth (synthlib.cohorts). Anything else is a CSV or
         # Parquet path.
         "source": "smart",
         "dictionary": "data_templates/smart.yaml",

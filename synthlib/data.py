@@ -225,7 +225,7 @@ def table_one(
     column also gets missing n (%) over all rows of the group.
     Identifier columns and dictionary columns absent from ``data`` are skipped.
 
-    The table holds aggregates only, never a value of a single row as such. A group of one
+    The table contains aggregates only, never a value of a single row as such. A group of one
     row would still reveal that row through its mean. So every cell of a group (``overall``
     included) with fewer than ``min_group_size`` rows, its ``n`` too, reads
     ``suppressed (n < 10)``, with the value of ``min_group_size`` in place of 10. The

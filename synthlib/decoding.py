@@ -1,6 +1,6 @@
 """Structure-guided decoding: the sampler writes the column names, the model writes the values.
 
-Sampling a row token by token lets a model skip a column, repeat one or invent one; with permuted
+Sampling a row token by token lets a model skip a column, repeat one or invent one. With permuted
 column orders that is the most common reason to reject a generated row. Here every column name is
 appended by the sampler, in a random order drawn per batch, and processed in one forward pass with
 the key-value cache; the model samples only the value tokens, until it emits an unescaped comma or

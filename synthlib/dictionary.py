@@ -69,12 +69,12 @@ class ColumnSpec:
 
     @property
     def is_numeric(self) -> bool:
-        """Whether the column holds numbers (numeric or integer)."""
+        """Whether the column contains numbers (numeric or integer)."""
         return self.type in ("numeric", "integer")
 
     @property
     def is_categorical(self) -> bool:
-        """Whether the column holds a finite set of values (categorical or binary)."""
+        """Whether the column takes values from a finite set (categorical or binary)."""
         return self.type in ("categorical", "binary")
 
 

@@ -389,9 +389,9 @@ def formula_name(name: str) -> str:
 def true_model(run_dir, formula=None) -> dict | None:
     """Return the simulator's true model of a run (a ``ModelTruth`` mapping), or None.
 
-    With ``formula`` None the cohort's main model is returned; otherwise the model whose formula
-    equals ``formula`` up to spaces, or None when the run's data are not simulated or no true
-    model has that formula.
+    With ``formula`` None the cohort's main model is returned. Otherwise the model whose formula
+    equals ``formula`` up to spaces is returned. The result is None when the run's data are not
+    simulated or no true model has that formula.
     """
     from synthlib.artifacts import read_json
 
@@ -401,8 +401,8 @@ def true_model(run_dir, formula=None) -> dict | None:
     models = read_json(path)["models"]
     if formula is None:
         return models[0]
-    wanted = "".join(formula.split())
-    return next((model for model in models if "".join(model["formula"].split()) == wanted), None)
+    requested = "".join(formula.split())
+    return next((model for model in models if "".join(model["formula"].split()) == requested), None)
 
 
 def add_truth(comparison: pd.DataFrame, truth: dict) -> pd.DataFrame:

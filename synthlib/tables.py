@@ -1,6 +1,6 @@
 """Tables that the notebooks display: run figures as small DataFrames, rounded for reading.
 
-Every table holds aggregates or synthetic values only; none shows a row of the real data.
+Every table contains aggregates or synthetic values only, so none shows a row of the real data.
 """
 
 from __future__ import annotations

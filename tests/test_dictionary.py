@@ -338,7 +338,7 @@ def test_validate_creatinine_unit_hint():
     assert "multiply by 88.4" in problems[0]
 
 
-def test_validate_no_unit_hint_when_conversion_does_not_fit(raw, dictionary):
+def test_unit_hint_absent_when_no_conversion(raw, dictionary):
     problems = validation_problems(raw.assign(chol=["5000", "4.0", "3.9"]), dictionary)
     assert "mg/dL" not in problems[0]
 

@@ -297,6 +297,19 @@ def liver_enzymes(rng: np.random.Generator, liver_disease: pd.Series) -> dict:
     }
 
 
+def patients(rng: np.random.Generator, n_rows: int, min_days: int, max_days: int) -> dict:
+    """Draw the columns both cohorts share: patient id, visit dates, demographics and comorbidities.
+
+    Follow-up visits fall ``min_days`` to ``max_days`` after baseline. The draws come first and
+    in this order in both simulators, so one seed gives both cohorts the same patients.
+    """
+    columns = {"patient_id": pd.Series(np.arange(1, n_rows + 1), dtype="Int64")}
+    columns.update(visit_dates(rng, n_rows, min_days=min_days, max_days=max_days))
+    columns.update(demographics(rng, n_rows))
+    columns.update(comorbidities(rng, columns))
+    return columns
+
+
 def visit_dates(rng: np.random.Generator, n_rows: int, min_days: int, max_days: int) -> dict:
     """Draw baseline visits uniformly in 2018-2023 and follow-up visits ``min_days`` to ``max_days`` later."""
     span = (LAST_VISIT - FIRST_VISIT).days

@@ -86,10 +86,7 @@ def simulate_ldl_response(n_rows: int = 1700, random_state: int = 0) -> Simulate
     """
     check_simulation_arguments(n_rows, random_state)
     rng = np.random.default_rng(random_state)
-    columns = {"patient_id": pd.Series(np.arange(1, n_rows + 1), dtype="Int64")}
-    columns.update(baseline.visit_dates(rng, n_rows, min_days=42, max_days=120))
-    columns.update(baseline.demographics(rng, n_rows))
-    columns.update(baseline.comorbidities(rng, columns))
+    columns = baseline.patients(rng, n_rows, min_days=42, max_days=120)
     columns["familial_hypercholesterolaemia"] = baseline.bernoulli(rng, P_FAMILIAL_HYPERCHOLESTEROLAEMIA, n_rows)
     fh = columns["familial_hypercholesterolaemia"].to_numpy(dtype=bool)
     columns.update(baseline.cardiovascular_history(rng, columns))

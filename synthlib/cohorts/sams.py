@@ -147,10 +147,7 @@ def simulate_sams_cohort(n_rows: int = 1700, random_state: int = 0) -> Simulated
     """
     check_simulation_arguments(n_rows, random_state)
     rng = np.random.default_rng(random_state)
-    columns = {"patient_id": pd.Series(np.arange(1, n_rows + 1), dtype="Int64")}
-    columns.update(baseline.visit_dates(rng, n_rows, min_days=90, max_days=365))
-    columns.update(baseline.demographics(rng, n_rows))
-    columns.update(baseline.comorbidities(rng, columns))
+    columns = baseline.patients(rng, n_rows, min_days=90, max_days=365)
     columns.update(baseline.cardiovascular_history(rng, columns))
     columns["prior_ck_elevation"] = baseline.bernoulli(rng, 0.06, n_rows)
     columns.update(baseline.baseline_lipids(rng, columns, ldl_factor=1.0))
