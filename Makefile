@@ -26,12 +26,12 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 $(RUN_DIR)/summary.json: $(STAMP) $(CONFIG) $(SOURCES)
-	$(BIN)/synthlib run $(CONFIG)
+	$(BIN)/synthlib run $(CONFIG) --no-book
 
 run: $(RUN_DIR)/summary.json
 
 book: $(RUN_DIR)/summary.json
-	$(BIN)/synthlib book $(RUN_DIR)
+	$(BIN)/synthlib book $(RUN_DIR) --book-dir book
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -1,4 +1,8 @@
-"""Command line: ``synthlib run CONFIG``, ``synthlib book RUN_DIR``, ``synthlib materialize-smollm2 DIR``."""
+"""Command line: ``synthlib run CONFIG``, ``synthlib book RUN_DIR``, ``synthlib materialize-smollm2 DIR``.
+
+``synthlib run configs/sams.yaml`` executes the six notebooks into ``runs/sams/notebooks/`` and
+builds the run's book in ``runs/sams/book/_build/html/``.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,8 @@ logger = logging.getLogger("synthlib")
 
 
 def _run(args) -> None:
-    from synthlib.pipeline import build_book, run_study
+    from synthlib.book import build_book
+    from synthlib.pipeline import run_study
 
     steps = args.steps.split(",") if args.steps else None
     run_dir = run_study(args.config, runs_dir=args.runs_dir, steps=steps)
@@ -21,9 +26,9 @@ def _run(args) -> None:
 
 
 def _book(args) -> None:
-    from synthlib.pipeline import build_book
+    from synthlib.book import build_book
 
-    build_book(args.run_dir)
+    build_book(args.run_dir, book_dir=args.book_dir)
 
 
 def _materialize(args) -> None:
@@ -42,11 +47,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("config", help="YAML configuration, for example configs/smart.yaml")
     run.add_argument("--runs-dir", default=None, help="parent folder of the run folder (default: runs/)")
     run.add_argument("--steps", default=None, help="comma-separated notebook names to execute (default: all)")
-    run.add_argument("--book", action="store_true", help="build the book from the run afterwards")
+    run.add_argument(
+        "--no-book", dest="book", action="store_false",
+        help="only execute the notebooks; by default the run's book is built afterwards in RUN_DIR/book",
+    )
     run.set_defaults(handler=_run)
 
     book = commands.add_parser("book", help="build the Jupyter Book from an executed run")
     book.add_argument("run_dir", help="run folder, for example runs/smart")
+    book.add_argument("--book-dir", default=None, help="where to build the book (default: RUN_DIR/book)")
     book.set_defaults(handler=_book)
 
     materialize = commands.add_parser(

@@ -40,6 +40,10 @@ class NotebookError(SynthlibError, RuntimeError):
     """A study notebook failed while papermill executed it."""
 
 
+class BookError(SynthlibError, RuntimeError):
+    """Jupyter Book failed to build a run's book."""
+
+
 class DisclosureError(SynthlibError, RuntimeError):
     """An executed notebook or a book page shows a row of the real input."""
 

@@ -1,19 +1,14 @@
-"""Run the study's notebooks in order with papermill, and build the book from a run.
+"""Run the study's notebooks in order with papermill and summarise the run.
 
 ``run_study`` executes ``notebooks/01_preprocessing.ipynb`` ... ``06_clinical_replication.ipynb``
 into ``runs/<run name>/notebooks/``, passing each notebook the parameters it declares from the
 configuration, then writes ``summary.json`` and checks that no executed notebook shows a row of
-the real input. ``build_book`` copies a run's executed notebooks into ``book/chapters/`` and runs
-Jupyter Book on them without executing them again.
+the real input. :mod:`synthlib.book` builds the run's book from the executed notebooks.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -256,44 +251,3 @@ def check_no_real_rows(paths: RunPaths, files=None) -> None:
             + "; ".join(leaks)
             + ". Display aggregates or synthetic rows only."
         )
-
-
-def _copy_chapter(source: Path, target: Path) -> None:
-    """Copy an executed notebook into the book, with its parameter cells folded away."""
-    notebook = json.loads(source.read_text())
-    for cell in notebook["cells"]:
-        tags = cell.setdefault("metadata", {}).setdefault("tags", [])
-        if ("parameters" in tags or "injected-parameters" in tags) and "hide-input" not in tags:
-            tags.append("hide-input")
-    target.write_text(json.dumps(notebook, indent=1))
-
-
-def build_book(run_dir, book_dir=None) -> Path:
-    """Copy a run's executed notebooks into the book and build its HTML without executing them.
-
-    Returns
-    -------
-    pathlib.Path
-        ``book/_build/html/index.html``.
-    """
-    paths = RunPaths(Path(run_dir).resolve())
-    book_dir = Path(book_dir) if book_dir is not None else REPO_ROOT / "book"
-    chapters = book_dir / "chapters"
-    chapters.mkdir(parents=True, exist_ok=True)
-    for name in NOTEBOOKS:
-        source = paths.notebooks_dir / f"{name}.ipynb"
-        if not source.is_file():
-            raise ConfigError(f"{source} is missing: run `synthlib run CONFIG` before building the book")
-        _copy_chapter(source, chapters / f"{name}.ipynb")
-    shutil.copyfile(paths.summary, chapters / "summary.json")
-    command = [sys.executable, "-m", "jupyter_book", "build", str(book_dir), "--warningiserror", "--keep-going"]
-    jupyter_book = Path(sys.executable).parent / "jupyter-book"
-    if jupyter_book.exists():
-        command = [str(jupyter_book), "build", str(book_dir), "--warningiserror", "--keep-going"]
-    logger.info("Building the book: %s", " ".join(command))
-    subprocess.run(command, check=True)
-    html = book_dir / "_build" / "html"
-    check_no_real_rows(paths, sorted(html.rglob("*.html")))
-    index = html / "index.html"
-    logger.info("Book written to %s", index)
-    return index

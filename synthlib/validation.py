@@ -120,7 +120,34 @@ def validate_table(raw: pd.DataFrame, dictionary: DataDictionary) -> pd.DataFram
         raise DataValidationError(problems)
     table = pd.DataFrame(typed)
     table.index = raw.index
+    _warn_unobserved_levels(table, dictionary)
     return table
+
+
+def unobserved_levels(table: pd.DataFrame, dictionary: DataDictionary) -> dict:
+    """Return ``{column: declared levels that no row of the typed table takes}``, for categorical columns."""
+    unobserved = {}
+    for spec in dictionary.columns:
+        if spec.type == "categorical" and spec.name in table:
+            seen = set(table[spec.name].dropna().unique())
+            absent = [level for level in spec.levels if level not in seen]
+            if absent:
+                unobserved[spec.name] = absent
+    return unobserved
+
+
+def _warn_unobserved_levels(table: pd.DataFrame, dictionary: DataDictionary) -> None:
+    """Log the declared levels that the data never take: a generator cannot learn to produce them."""
+    unobserved = unobserved_levels(table, dictionary)
+    if not unobserved or table.empty:
+        return
+    listed = "; ".join(f"{name!r}: {', '.join(map(repr, levels))}" for name, levels in list(unobserved.items())[:MAX_EXAMPLES])
+    more = f" and {len(unobserved) - MAX_EXAMPLES} more column(s)" if len(unobserved) > MAX_EXAMPLES else ""
+    logger.warning(
+        "declared levels missing from the data (%d rows): %s%s. A generator trained on these rows cannot produce "
+        "them; remove a level from the dictionary if it cannot occur, or check the coding of the data",
+        len(table), listed, more,
+    )
 
 
 def _header_problems(found: list, dictionary: DataDictionary) -> list:

@@ -11,8 +11,9 @@ from synthlib.artifacts import RunPaths
 from synthlib.audit import find_real_rows
 from synthlib.config import load_config
 from synthlib.dictionary import read_dictionary
-from synthlib.exceptions import DisclosureError
-from synthlib.pipeline import NOTEBOOKS, REPO_ROOT, build_book, check_no_real_rows, run_study
+from synthlib.book import build_book, describe_run
+from synthlib.exceptions import ConfigError, DisclosureError
+from synthlib.pipeline import NOTEBOOKS, check_no_real_rows, run_study
 
 pytestmark = pytest.mark.slow
 
@@ -92,13 +93,23 @@ def test_replication_fits_on_both_sides(toy_run):
 
 def test_book_builds_from_run(toy_run, tmp_path):
     book = tmp_path / "book"
-    shutil.copytree(REPO_ROOT / "book", book, ignore=shutil.ignore_patterns("_build", "chapters"))
     index = build_book(toy_run, book_dir=book)
-    assert index.is_file()
+    assert index == book / "_build" / "html" / "index.html"
     html = book / "_build" / "html" / "chapters"
     for name in NOTEBOOKS:
         page = (html / f"{name}.html").read_text()
         assert "<figcaption" in page, name
+    intro = index.read_text()
+    assert "This book was built from the run" in intro
+    assert "toy.csv" in intro
+    assert str(toy_run.parent) not in intro
+
+
+def test_book_of_unfinished_run_names_missing_notebooks(toy_run, tmp_path):
+    partial = tmp_path / "partial"
+    shutil.copytree(toy_run, partial, ignore=shutil.ignore_patterns("05_privacy.ipynb", "06_*", "book"))
+    with pytest.raises(ConfigError, match=r"05_privacy.ipynb, 06_clinical_replication.ipynb missing\): run `synthlib run"):
+        build_book(partial, book_dir=tmp_path / "book")
 
 
 def test_load_config_resolves_relative_paths(tmp_path):

@@ -5,7 +5,7 @@ import pytest
 
 from synthlib.dictionary import DataDictionary
 from synthlib.exceptions import DataValidationError
-from synthlib.validation import load_table, validate_table
+from synthlib.validation import load_table, unobserved_levels, validate_table
 
 
 def parse(*columns):
@@ -290,3 +290,31 @@ def test_load_byte_order_mark_accepted(tmp_path):
     path = tmp_path / "bom.csv"
     path.write_bytes(b"\xef\xbb\xbfsex\nmale\n")
     assert load_table(path, dictionary)["sex"].tolist() == ["male"]
+
+
+# --- Declared levels missing from the data -------------------------------------------------------
+
+
+def test_unobserved_levels_are_reported_per_column():
+    dictionary = parse(
+        {"name": "smoking", "type": "categorical", "levels": ["never", "former", "current"]},
+        {"name": "sex", "type": "categorical", "levels": ["female", "male"]},
+    )
+    table = validate_table(pd.DataFrame({"smoking": ["never", "never", None], "sex": ["male", "female", "male"]}), dictionary)
+    assert unobserved_levels(table, dictionary) == {"smoking": ["former", "current"]}
+
+
+def test_unobserved_levels_warning_names_column_levels_and_fix(caplog):
+    dictionary = parse({"name": "statin", "type": "categorical", "levels": ["atorvastatin", "pitavastatin"]})
+    with caplog.at_level("WARNING", logger="synthlib.validation"):
+        validate_table(pd.DataFrame({"statin": ["atorvastatin"] * 4}), dictionary)
+    message = caplog.text
+    assert "declared levels missing from the data (4 rows): 'statin': 'pitavastatin'" in message
+    assert "remove a level from the dictionary if it cannot occur" in message
+
+
+def test_no_unobserved_levels_warning_when_every_level_occurs(caplog):
+    dictionary = parse({"name": "sex", "type": "categorical", "levels": ["female", "male"]})
+    with caplog.at_level("WARNING", logger="synthlib.validation"):
+        validate_table(pd.DataFrame({"sex": ["female", "male"]}), dictionary)
+    assert "levels missing" not in caplog.text

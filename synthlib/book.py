@@ -1,0 +1,164 @@
+"""Build a Jupyter Book from the executed notebooks of one run.
+
+Each run gets its own book: ``build_book("runs/sams")`` writes ``runs/sams/book/``, a copy of
+the book sources in the repository's ``book/`` folder (configuration, table of contents and
+the introduction pages) with the run's executed notebooks as chapters, and builds its HTML
+there. The introduction includes a page written for the run, ``chapters/about_run.md``, that
+names the data source and the configuration. The notebooks are never executed again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from synthlib.artifacts import RunPaths
+from synthlib.exceptions import BookError, ConfigError
+from synthlib.pipeline import NOTEBOOKS, REPO_ROOT, check_no_real_rows
+
+logger = logging.getLogger(__name__)
+
+BOOK_SOURCES = REPO_ROOT / "book"
+
+# What each built-in data source is, in a sentence of the book's introduction.
+SOURCE_DESCRIPTIONS = {
+    "smart": (
+        "the SMART study (survset data set `smarto`), a real public cohort of patients with clinically "
+        "manifest arterial disease followed for cardiovascular events"
+    ),
+    "sams_cohort": (
+        "a simulated lipid-clinic cohort of statin users (`synthlib.cohorts.simulate_sams_cohort`) with "
+        "statin-associated muscle symptoms (SAMS) as outcome; the simulator's true logistic model is known, "
+        "so the replication chapter scores the real and the synthetic fits against the truth"
+    ),
+    "ldl_response": (
+        "a simulated cohort of patients starting lipid-lowering therapy (`synthlib.cohorts.simulate_ldl_response`) "
+        "with the LDL-C percent reduction as outcome; the simulator's true linear model is known, so the "
+        "replication chapter scores the real and the synthetic fits against the truth"
+    ),
+}
+
+
+def describe_run(config: dict) -> str:
+    """Return the Markdown text that introduces a run: its data source, size and configuration.
+
+    Parameters
+    ----------
+    config : dict
+        The resolved configuration saved in the run folder (``config.yaml``).
+
+    Returns
+    -------
+    str
+        A short Markdown paragraph. A data file is named by its file name only, so the book
+        shows no local path.
+    """
+    data = config["data"]
+    source = data["source"]
+    if source in SOURCE_DESCRIPTIONS:
+        described = SOURCE_DESCRIPTIONS[source]
+    else:
+        described = f"the table in the file `{Path(source).name}`"
+    size = f" Rows drawn: {data['n_rows']:,}." if data.get("n_rows") else ""
+    model = config["model"]
+    if model["kind"] == "scratch":
+        generator = (
+            f"a GPT-2 trained from scratch ({model['n_layer']} layers, width {model['n_embd']}, "
+            f"a {model['vocab_size']:,}-token vocabulary learned from the training rows)"
+        )
+    else:
+        adapter = " with LoRA adapters" if model.get("lora") else ""
+        generator = f"the pre-trained model in `{Path(model['path']).name}`, fine-tuned{adapter}"
+    return (
+        f"This book was built from the run `{config['run_name']}` (random_state {config['random_state']}). "
+        f"Its data: {described}.{size} Its generator: {generator}. The dictionary is "
+        f"`{Path(data['dictionary']).name}`; the run folder holds the whole configuration in `config.yaml`.\n"
+    )
+
+
+def _copy_chapter(source: Path, target: Path) -> None:
+    """Copy an executed notebook into the book, with its parameter cells folded away."""
+    notebook = json.loads(source.read_text())
+    for cell in notebook["cells"]:
+        tags = cell.setdefault("metadata", {}).setdefault("tags", [])
+        if ("parameters" in tags or "injected-parameters" in tags) and "hide-input" not in tags:
+            tags.append("hide-input")
+    target.write_text(json.dumps(notebook, indent=1))
+
+
+def _copy_sources(book_dir: Path) -> None:
+    """Copy the book's configuration and pages from ``book/`` into ``book_dir``."""
+    book_dir.mkdir(parents=True, exist_ok=True)
+    for source in BOOK_SOURCES.iterdir():
+        if source.is_file():
+            shutil.copyfile(source, book_dir / source.name)
+
+
+def _jupyter_book_command(book_dir: Path) -> list:
+    executable = Path(sys.executable).parent / "jupyter-book"
+    command = [str(executable)] if executable.exists() else [sys.executable, "-m", "jupyter_book"]
+    return [*command, "build", str(book_dir), "--warningiserror", "--keep-going"]
+
+
+def build_book(run_dir, book_dir=None) -> Path:
+    """Build the HTML book of a run from its executed notebooks, without executing them.
+
+    Parameters
+    ----------
+    run_dir : path-like
+        A run folder written by :func:`synthlib.pipeline.run_study`.
+    book_dir : path-like or None
+        Where the book is built; default ``<run_dir>/book``. Unless it is the repository's
+        ``book/`` folder itself, the book sources are copied there first.
+
+    Returns
+    -------
+    pathlib.Path
+        ``<book_dir>/_build/html/index.html``.
+
+    Raises
+    ------
+    ConfigError
+        If an executed notebook or the summary of the run is missing.
+    BookError
+        If Jupyter Book fails or warns.
+    DisclosureError
+        If a built page shows a row of the real input.
+    """
+    paths = RunPaths(Path(run_dir).resolve())
+    book_dir = Path(book_dir).resolve() if book_dir is not None else paths.run_dir / "book"
+    missing = [name for name in NOTEBOOKS if not (paths.notebooks_dir / f"{name}.ipynb").is_file()]
+    if missing or not paths.summary.is_file():
+        absent = ", ".join(f"{name}.ipynb" for name in missing) or paths.summary.name
+        raise ConfigError(
+            f"run {paths.run_dir} is not finished ({absent} missing): run `synthlib run CONFIG` before building the book"
+        )
+    if book_dir != BOOK_SOURCES.resolve():
+        _copy_sources(book_dir)
+    chapters = book_dir / "chapters"
+    chapters.mkdir(parents=True, exist_ok=True)
+    for name in NOTEBOOKS:
+        _copy_chapter(paths.notebooks_dir / f"{name}.ipynb", chapters / f"{name}.ipynb")
+    shutil.copyfile(paths.summary, chapters / "summary.json")
+    config = yaml.safe_load(paths.config.read_text())
+    (chapters / "about_run.md").write_text(describe_run(config))
+
+    command = _jupyter_book_command(book_dir)
+    logger.info("Building the book: %s", " ".join(command))
+    completed = subprocess.run(command, check=False)
+    if completed.returncode != 0:
+        raise BookError(
+            f"jupyter-book exited with status {completed.returncode} while building {book_dir}; "
+            "its messages above name the page and the problem (warnings count as errors)"
+        )
+    html = book_dir / "_build" / "html"
+    check_no_real_rows(paths, sorted(html.rglob("*.html")))
+    index = html / "index.html"
+    logger.info("Book written to %s", index)
+    return index
