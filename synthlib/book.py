@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 BOOK_SOURCES = REPO_ROOT / "book"
 
-# What each built-in data source is, in a sentence of the book's introduction.
+# A one-sentence description of each built-in data source, for the introduction of its book.
 SOURCE_DESCRIPTIONS = {
     "smart": (
         "the SMART study (survset data set `smarto`), a real public cohort of patients with clinically "
@@ -137,7 +137,7 @@ def build_book(run_dir, book_dir=None) -> Path:
     if missing or not paths.summary.is_file():
         absent = ", ".join(f"{name}.ipynb" for name in missing) or paths.summary.name
         raise ConfigError(
-            f"run {paths.run_dir} is not finished ({absent} missing): run `synthlib run CONFIG` before building the book"
+            f"run {paths.run_dir} is incomplete ({absent} missing): run `synthlib run CONFIG` before building the book"
         )
     if book_dir != BOOK_SOURCES.resolve():
         _copy_sources(book_dir)
