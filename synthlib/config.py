@@ -51,6 +51,16 @@ DEFAULTS = {
         "max_seconds": None,
         "batch_size": 16,
         "learning_rate": 5e-4,
+        # Early stopping and checkpoints; synthlib.training.TrainingSettings documents each key.
+        # Validation rows come out of the training split: 0 trains on every row and keeps the last epoch.
+        "validation_fraction": 0.0,
+        "patience": 3,
+        "memorisation_check": False,
+        "memorisation_check_from_epoch": 2,
+        "memorisation_check_n_samples": 200,
+        "memorisation_check_alpha": 0.01,
+        "save_total_limit": 2,
+        "keep_checkpoints": False,
     },
     "sampling": {
         # None samples as many rows as the training split holds.
@@ -87,6 +97,12 @@ NUMBERS = (
     ("training.max_seconds", float, 0, False, True),
     ("training.batch_size", int, 1, True, False),
     ("training.learning_rate", float, 0, False, False),
+    ("training.validation_fraction", float, 0, True, False),
+    ("training.patience", int, 0, True, True),
+    ("training.memorisation_check_from_epoch", int, 1, True, False),
+    ("training.memorisation_check_n_samples", int, 1, True, False),
+    ("training.memorisation_check_alpha", float, 0, False, False),
+    ("training.save_total_limit", int, 1, True, False),
     ("sampling.n_samples", int, 1, True, True),
     ("sampling.batch_size", int, 1, True, False),
     ("sampling.temperature", float, 0, False, False),
@@ -166,11 +182,27 @@ def resolve_config(mapping: dict, base_dir=None) -> dict:
     dropout = (config["model"]["lora"] or {}).get("dropout", 0.0)
     if isinstance(dropout, float) and dropout >= 1:
         problems.append(f"model.lora.dropout must be below 1, got {dropout!r}")
+    _check_training(config["training"], problems)
     if problems:
         raise ConfigError("invalid configuration:\n" + "\n".join(f"- {p}" for p in problems))
     if base_dir is not None:
         _absolute_paths(config, Path(base_dir))
     return config
+
+
+def _check_training(training: dict, problems: list) -> None:
+    """Record the training settings that the numeric bounds of NUMBERS cannot express."""
+    for key in ("validation_fraction", "memorisation_check_alpha"):
+        if isinstance(training[key], float) and training[key] >= 1:
+            problems.append(f"training.{key} must be below 1, got {training[key]!r}")
+    for key in ("memorisation_check", "keep_checkpoints"):
+        if not isinstance(training[key], bool):
+            problems.append(f"training.{key} must be true or false, got {training[key]!r}")
+    if training["memorisation_check"] is True and training["validation_fraction"] == 0:
+        problems.append(
+            "training.memorisation_check compares synthetic rows with held-out rows, so it needs validation "
+            "rows: set training.validation_fraction above 0 (for example 0.1)"
+        )
 
 
 def _number(value, kind):

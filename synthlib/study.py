@@ -162,8 +162,17 @@ def build_model(model_kind, model_path, lora, scratch_config, train, dictionary,
 
 
 def train_model(run_dir, model_kind="scratch", model_path=None, lora=None, scratch_config=None,
-                settings=None, random_state=0, progress=False):
+                settings=None, random_state=0, progress=False, resume=False):
     """Fine-tune the configured model on the run's training split and save it in ``model/``.
+
+    Parameters
+    ----------
+    settings : synthlib.training.TrainingSettings or dict or None
+        Training settings, or the ``training`` section of a resolved configuration; None takes
+        the defaults.
+    resume : bool
+        Continue an interrupted fine-tune from the last epoch checkpoint in ``model/checkpoints``
+        (see :func:`synthlib.training.fine_tune`). Otherwise ``model/`` is emptied first.
 
     Returns
     -------
@@ -177,11 +186,16 @@ def train_model(run_dir, model_kind="scratch", model_path=None, lora=None, scrat
     if not progress:
         quiet_transformers()
     scratch_config = scratch_config or ScratchModelConfig()
-    settings = settings or TrainingSettings()
-    if paths.model_dir.exists():
+    if settings is None:
+        settings = TrainingSettings()
+    elif isinstance(settings, dict):
+        settings = TrainingSettings(**settings)
+    if paths.model_dir.exists() and not resume:
         shutil.rmtree(paths.model_dir)
     model, tokenizer = build_model(model_kind, model_path, lora, scratch_config, data.train, data.dictionary, random_state)
-    result = fine_tune(model, tokenizer, data.train, data.dictionary, paths.model_dir, settings, random_state, progress)
+    result = fine_tune(
+        model, tokenizer, data.train, data.dictionary, paths.model_dir, settings, random_state, progress, resume=resume
+    )
     write_json(
         paths.step_results("training"),
         {

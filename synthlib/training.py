@@ -1,25 +1,48 @@
-"""Fine-tuning a causal language model on rows written as text, with the Hugging Face Trainer."""
+"""Fine-tuning a causal language model on rows written as text, with the Hugging Face Trainer.
+
+:func:`fine_tune` can hold out validation rows to stop on validation loss and keep the best
+epoch, stop when sampled rows start to copy training rows (:mod:`synthlib.memorisation`), and
+resume an interrupted run from its last epoch checkpoint (:mod:`synthlib.checkpoints`).
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import math
+import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-from transformers import PrinterCallback, ProgressCallback, Trainer, TrainerCallback, TrainingArguments
+from transformers import (
+    EarlyStoppingCallback,
+    PrinterCallback,
+    ProgressCallback,
+    Trainer,
+    TrainerCallback,
+    TrainingArguments,
+)
+from transformers.utils import logging as transformers_logging
 
+from synthlib.checkpoints import checkpoint_epoch, prepare_checkpoints, table_fingerprint
 from synthlib.dictionary import DataDictionary
 from synthlib.encoding import encode_row
+from synthlib.exceptions import ConfigError, DataValidationError
+from synthlib.memorisation import MemorisationCheckCallback, check_alpha, memorisation_records
 from synthlib.models import check_token_budget, context_length, required_positions
 
 logger = logging.getLogger(__name__)
 
 TRAINING_LOG = "training_log.json"
+CHECKPOINTS = "checkpoints"
+RESUMED_KEY = "resumed_from_checkpoint"
+# Settings that may change between an interrupted run and its resumption.
+RESUMABLE_CHANGES = ("max_seconds", "logging_steps", "save_total_limit", "keep_checkpoints")
 
 
 class PermutedRowDataset(torch.utils.data.Dataset):
@@ -100,16 +123,20 @@ class RowCollator:
 
 
 class _EpochCallback(TrainerCallback):
-    """Tell the dataset which epoch starts, and stop once the time budget is spent."""
+    """Tell the dataset which epoch starts, stop once the time budget is spent, and log a resumption."""
 
-    def __init__(self, dataset: PermutedRowDataset, max_seconds: float | None):
+    def __init__(self, dataset: PermutedRowDataset, max_seconds: float | None, resumed_from: str | None = None):
         self.dataset = dataset
         self.max_seconds = max_seconds
+        self.resumed_from = resumed_from
         self.started = None
         self.stopped_by_budget = False
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.started = time.perf_counter()
+        if self.resumed_from is not None:
+            # The entry becomes part of every later checkpoint, so repeated resumptions all show in the log.
+            state.log_history.append({"epoch": state.epoch, "step": state.global_step, RESUMED_KEY: self.resumed_from})
 
     def on_epoch_begin(self, args, state, control, **kwargs):
         self.dataset.set_epoch(int(round(state.epoch or 0)))
@@ -132,9 +159,10 @@ class TrainingSettings:
     max_steps : int or None
         Stop after this many optimizer steps (overrides ``epochs``); for tests and smoke runs.
     max_seconds : float or None
-        Stop after this much wall-clock training time; for equal-budget comparisons.
+        Stop after this much wall-clock training time in one call of :func:`fine_tune`; for
+        equal-budget comparisons.
     batch_size : int
-        Rows per optimizer step.
+        Rows per optimizer step, and per validation batch.
     learning_rate : float
         Peak learning rate of the linear schedule.
     weight_decay : float
@@ -143,6 +171,30 @@ class TrainingSettings:
         Share of the steps spent warming the learning rate up.
     logging_steps : int
         Steps between two loss records.
+    validation_fraction : float
+        Share of the training rows held out as validation rows, drawn with ``random_state``. With
+        validation rows the loss on them is measured after every epoch and the epoch with the
+        lowest validation loss is the model saved. An epoch flagged by the memorisation check is
+        not evaluated, so it is never the one saved unless no epoch was evaluated before it.
+        0 trains on every row and saves the last epoch.
+    patience : int or None
+        Stop after this many epochs in a row without a lower validation loss; 0 or None trains
+        all epochs. Needs validation rows.
+    memorisation_check : bool
+        Sample rows after each epoch and stop once they are closer to the training rows than
+        chance allows (:mod:`synthlib.memorisation`). Needs validation rows, which serve as the
+        holdout rows of the check.
+    memorisation_check_from_epoch : int
+        First epoch (counted from 1) that the memorisation check runs after.
+    memorisation_check_n_samples : int
+        Rows generated per check, in one batch; the check compares the valid ones.
+    memorisation_check_alpha : float
+        One-sided level of the check's binomial test, in (0, 1).
+    save_total_limit : int
+        Epoch checkpoints kept at most; the best one and the latest one are always kept.
+    keep_checkpoints : bool
+        Keep the checkpoint folder after training finishes; by default it is removed, because
+        checkpoints only serve to resume an interrupted run.
     """
 
     epochs: float = 5
@@ -153,6 +205,40 @@ class TrainingSettings:
     weight_decay: float = 0.01
     warmup_ratio: float = 0.05
     logging_steps: int = 20
+    validation_fraction: float = 0.0
+    patience: int | None = 3
+    memorisation_check: bool = False
+    memorisation_check_from_epoch: int = 2
+    memorisation_check_n_samples: int = 200
+    memorisation_check_alpha: float = 0.01
+    save_total_limit: int = 2
+    keep_checkpoints: bool = False
+
+    def __post_init__(self):
+        problems = []
+        if not 0 <= self.validation_fraction < 1:
+            problems.append(f"validation_fraction must be at least 0 and below 1, got {self.validation_fraction!r}")
+        if self.patience is not None and self.patience < 0:
+            problems.append(f"patience must be at least 0 (or None), got {self.patience!r}")
+        if self.memorisation_check and self.validation_fraction == 0:
+            problems.append(
+                "memorisation_check compares synthetic rows with held-out rows, so it needs validation rows: "
+                "set validation_fraction above 0 (for example 0.1)"
+            )
+        for name in ("memorisation_check_from_epoch", "memorisation_check_n_samples", "save_total_limit"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be at least 1, got {getattr(self, name)!r}")
+        try:
+            check_alpha(self.memorisation_check_alpha)
+        except ConfigError as error:
+            problems.append(str(error))
+        if problems:
+            raise ConfigError("invalid training settings: " + "; ".join(problems))
+
+    @property
+    def stops_on_patience(self) -> bool:
+        """Whether validation loss can end training early."""
+        return self.validation_fraction > 0 and bool(self.patience)
 
 
 @dataclass(frozen=True)
@@ -164,9 +250,10 @@ class TrainingResult:
     output_dir : str
         Directory holding the model, the tokenizer and ``training_log.json``.
     train_seconds : float
-        Wall-clock seconds spent in ``Trainer.train``.
+        Wall-clock seconds spent in ``Trainer.train`` in this call (a resumed run counts only
+        the resumed part).
     epochs : float
-        Epochs completed.
+        Epochs completed, those before a resumption included.
     steps : int
         Optimizer steps completed.
     final_loss : float
@@ -174,7 +261,21 @@ class TrainingResult:
     stopped_by_budget : bool
         Whether ``max_seconds`` ended training.
     max_row_tokens : int
-        Token count of the longest training row with its start and end tokens.
+        Token count of the longest training row, over the column orders of every planned epoch,
+        with its start and end tokens.
+    n_train_rows, n_validation_rows : int
+        Rows trained on and rows held out for validation.
+    best_epoch : float or None
+        Epoch of the saved model when validation rows select it; None without validation rows or
+        when no epoch was evaluated.
+    best_validation_loss : float or None
+        Validation loss of that epoch.
+    stopped_by_patience : bool
+        Whether ``patience`` epochs without a lower validation loss ended training.
+    stopped_by_memorisation_check : bool
+        Whether the memorisation check ended training.
+    resumed_from_epoch : float or None
+        Epoch of the checkpoint this call resumed from; None for a run started afresh.
     """
 
     output_dir: str
@@ -184,6 +285,137 @@ class TrainingResult:
     final_loss: float
     stopped_by_budget: bool
     max_row_tokens: int
+    n_train_rows: int
+    n_validation_rows: int
+    best_epoch: float | None
+    best_validation_loss: float | None
+    stopped_by_patience: bool
+    stopped_by_memorisation_check: bool
+    resumed_from_epoch: float | None
+
+
+def split_validation(train: pd.DataFrame, fraction: float, random_state=0):
+    """Split validation rows off the training rows, uniformly at random.
+
+    Parameters
+    ----------
+    train : pandas.DataFrame
+        Training rows.
+    fraction : float
+        Share of the rows held out, rounded to a whole number of rows but at least one; 0 holds
+        out none.
+    random_state : int
+        Seed of the draw.
+
+    Returns
+    -------
+    fit_rows, validation_rows : pandas.DataFrame
+        Both keep the original order and index.
+
+    Raises
+    ------
+    ConfigError
+        When the split would leave no row to train on.
+    """
+    if fraction == 0:
+        return train, train.iloc[:0]
+    n_validation = max(1, round(fraction * len(train)))
+    if n_validation >= len(train):
+        raise ConfigError(
+            f"validation_fraction={fraction} of {len(train)} training rows leaves no row to train on: "
+            "lower validation_fraction or train on more rows"
+        )
+    held_out = np.zeros(len(train), dtype=bool)
+    held_out[np.random.default_rng(random_state).choice(len(train), n_validation, replace=False)] = True
+    return train[~held_out], train[held_out]
+
+
+def planned_epochs(n_rows: int, settings: TrainingSettings) -> int:
+    """Return the number of epochs, the last one possibly partial, that training will start."""
+    if settings.max_steps is not None:
+        return math.ceil(settings.max_steps / math.ceil(n_rows / settings.batch_size))
+    return math.ceil(settings.epochs)
+
+
+def longest_row_tokens(tokenizer, dataset: PermutedRowDataset, n_epochs: int) -> int:
+    """Return the positions the longest row needs over the column orders of ``n_epochs`` epochs.
+
+    Every epoch draws new column orders, and a tokenizer can split the same row into a few more
+    tokens in another order, so every order that training will use is counted.
+    """
+    texts = []
+    for epoch in range(n_epochs):
+        dataset.set_epoch(epoch)
+        texts.extend(dataset.text(i) for i in range(len(dataset)))
+    dataset.set_epoch(0)
+    return required_positions(tokenizer, texts)
+
+
+def _check_context(model, tokenizer, dataset, validation, settings) -> int:
+    """Raise TokenBudgetError before training when a training or validation row does not fit."""
+    needed = longest_row_tokens(tokenizer, dataset, planned_epochs(len(dataset), settings))
+    if validation is not None:
+        needed = max(needed, longest_row_tokens(tokenizer, validation, 1))
+    allowed = context_length(model)
+    if allowed is not None:
+        check_token_budget(needed, allowed)
+    return needed
+
+
+def _run_identity(settings: TrainingSettings, train: pd.DataFrame, random_state) -> dict:
+    """Describe what a resumed run must share with the interrupted one."""
+    kept = {key: value for key, value in asdict(settings).items() if key not in RESUMABLE_CHANGES}
+    return {**kept, "random_state": random_state, "n_rows": len(train), "data_sha256": table_fingerprint(train)}
+
+
+def _training_arguments(settings: TrainingSettings, checkpoint_dir: Path, validate: bool, random_state,
+                        progress: bool) -> TrainingArguments:
+    return TrainingArguments(
+        output_dir=str(checkpoint_dir),
+        num_train_epochs=settings.epochs,
+        max_steps=settings.max_steps if settings.max_steps is not None else -1,
+        per_device_train_batch_size=settings.batch_size,
+        per_device_eval_batch_size=settings.batch_size,
+        learning_rate=settings.learning_rate,
+        weight_decay=settings.weight_decay,
+        warmup_steps=settings.warmup_ratio,
+        logging_steps=settings.logging_steps,
+        logging_first_step=True,
+        eval_strategy="epoch" if validate else "no",
+        save_strategy="epoch",
+        save_total_limit=settings.save_total_limit,
+        load_best_model_at_end=validate,
+        metric_for_best_model="eval_loss" if validate else None,
+        greater_is_better=False if validate else None,
+        restore_callback_states_from_checkpoint=True,
+        report_to="none",
+        seed=random_state,
+        data_seed=random_state,
+        disable_tqdm=not progress,
+        dataloader_num_workers=0,
+        dataloader_pin_memory=torch.cuda.is_available(),
+        remove_unused_columns=False,
+    )
+
+
+def _stopping_callbacks(settings, tokenizer, dictionary, fit_rows, validation_rows, random_state) -> list:
+    callbacks = []
+    if settings.stops_on_patience:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=settings.patience))
+    if settings.memorisation_check:
+        callbacks.append(
+            MemorisationCheckCallback(
+                tokenizer,
+                dictionary,
+                fit_rows,
+                validation_rows,
+                n_samples=settings.memorisation_check_n_samples,
+                from_epoch=settings.memorisation_check_from_epoch,
+                alpha=settings.memorisation_check_alpha,
+                random_state=random_state,
+            )
+        )
+    return callbacks
 
 
 def fine_tune(
@@ -195,8 +427,16 @@ def fine_tune(
     settings: TrainingSettings = TrainingSettings(),
     random_state=0,
     progress: bool = True,
+    resume: bool = False,
+    callbacks=(),
 ) -> TrainingResult:
     """Fine-tune ``model`` on the training rows and save model, tokenizer and training log.
+
+    A checkpoint is written to ``output_dir/checkpoints`` after every epoch (at most
+    ``settings.save_total_limit`` are kept), so an interrupted run can continue with
+    ``resume=True``. With ``settings.validation_fraction`` above 0, validation rows are held out,
+    the validation loss is measured after every epoch, training stops after ``settings.patience``
+    epochs without improvement, and the epoch with the lowest validation loss is the one saved.
 
     Parameters
     ----------
@@ -211,11 +451,21 @@ def fine_tune(
     output_dir : str or pathlib.Path
         Where the model, the tokenizer and ``training_log.json`` are written.
     settings : TrainingSettings
-        Epochs, batch size, learning rate and budgets.
+        Epochs, batch size, learning rate, budgets, early stopping and checkpoints.
     random_state : int
-        Seed of the permutations, the data order and dropout.
+        Seed of the validation split, the permutations, the data order, dropout and the
+        memorisation check's sampling.
     progress : bool
-        Show the Trainer's progress bar.
+        Show the Trainer's progress bars (tqdm).
+    resume : bool
+        Continue from the last complete checkpoint in ``output_dir/checkpoints``, to the same
+        total number of epochs; ``model`` gets the checkpoint's weights. The training rows,
+        settings (all but ``max_seconds``, ``logging_steps``, ``save_total_limit`` and
+        ``keep_checkpoints``) and ``random_state`` must equal those of the interrupted run.
+        Without a complete checkpoint training starts afresh. With ``resume=False`` existing
+        checkpoints are removed.
+    callbacks : sequence of transformers.TrainerCallback
+        Further callbacks for the Trainer, for example to monitor training.
 
     Returns
     -------
@@ -224,69 +474,138 @@ def fine_tune(
     Raises
     ------
     TokenBudgetError
-        When the longest row does not fit in the model's context.
+        Before training, when the longest row does not fit in the model's context.
+    ConfigError
+        When the validation split leaves no training row, or when resuming from checkpoints of
+        another run.
+    DataValidationError
+        When ``train`` has no rows.
     """
     output_dir = Path(output_dir)
-    dataset = PermutedRowDataset(train, dictionary, tokenizer, random_state=random_state)
-    needed = required_positions(tokenizer, (dataset.text(i) for i in range(len(dataset))))
-    allowed = context_length(model)
-    if allowed is not None:
-        check_token_budget(needed, allowed)
-
-    callback = _EpochCallback(dataset, settings.max_seconds)
-    args = TrainingArguments(
-        output_dir=str(output_dir / "checkpoints"),
-        num_train_epochs=settings.epochs,
-        max_steps=settings.max_steps if settings.max_steps is not None else -1,
-        per_device_train_batch_size=settings.batch_size,
-        learning_rate=settings.learning_rate,
-        weight_decay=settings.weight_decay,
-        warmup_steps=settings.warmup_ratio,
-        logging_steps=settings.logging_steps,
-        logging_first_step=True,
-        save_strategy="no",
-        report_to="none",
-        seed=random_state,
-        data_seed=random_state,
-        disable_tqdm=not progress,
-        dataloader_num_workers=0,
-        dataloader_pin_memory=torch.cuda.is_available(),
-        remove_unused_columns=False,
+    if len(train) == 0:
+        raise DataValidationError(["the training table has no rows; fine-tuning needs at least one"])
+    fit_rows, validation_rows = split_validation(train, settings.validation_fraction, random_state)
+    dataset = PermutedRowDataset(fit_rows, dictionary, tokenizer, random_state=random_state)
+    validation = None
+    if len(validation_rows):
+        # Validation rows keep the column orders of epoch 0, so their loss is comparable across epochs.
+        validation = PermutedRowDataset(validation_rows, dictionary, tokenizer, random_state=random_state)
+    needed = _check_context(model, tokenizer, dataset, validation, settings)
+    checkpoint = prepare_checkpoints(
+        output_dir / CHECKPOINTS, _run_identity(settings, train, random_state), resume
     )
+    resumed_from_epoch = checkpoint_epoch(checkpoint) if checkpoint else None
+
+    epoch_callback = _EpochCallback(dataset, settings.max_seconds, checkpoint.name if checkpoint else None)
+    stopping = _stopping_callbacks(settings, tokenizer, dictionary, fit_rows, validation_rows, random_state)
     trainer = Trainer(
         model=model,
-        args=args,
+        args=_training_arguments(settings, output_dir / CHECKPOINTS, validation is not None, random_state, progress),
         train_dataset=dataset,
+        eval_dataset=validation,
         data_collator=RowCollator(tokenizer.pad_token_id),
-        callbacks=[callback],
+        callbacks=[epoch_callback, *stopping, *callbacks],
     )
     if not progress:
         trainer.remove_callback(PrinterCallback)
         trainer.remove_callback(ProgressCallback)
-    started = time.perf_counter()
-    trainer.train()
-    train_seconds = time.perf_counter() - started
-
-    output_dir.mkdir(parents=True, exist_ok=True)
-    trainer.save_model(str(output_dir))
-    tokenizer.save_pretrained(str(output_dir))
-    losses = [entry for entry in trainer.state.log_history if "loss" in entry]
+    with _progress_bars(progress):
+        started = time.perf_counter()
+        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+        train_seconds = time.perf_counter() - started
+        output_dir.mkdir(parents=True, exist_ok=True)
+        trainer.save_model(str(output_dir))
+        tokenizer.save_pretrained(str(output_dir))
     result = TrainingResult(
         output_dir=str(output_dir),
         train_seconds=train_seconds,
         epochs=float(trainer.state.epoch or 0.0),
         steps=int(trainer.state.global_step),
-        final_loss=float(losses[-1]["loss"]) if losses else float("nan"),
-        stopped_by_budget=callback.stopped_by_budget,
+        final_loss=_final_loss(trainer.state.log_history),
+        stopped_by_budget=epoch_callback.stopped_by_budget,
         max_row_tokens=needed,
+        n_train_rows=len(fit_rows),
+        n_validation_rows=len(validation_rows),
+        **_best_epoch(trainer.state),
+        stopped_by_patience=_stopped_by_patience(trainer),
+        stopped_by_memorisation_check=any(r["memorising"] for r in memorisation_records(trainer.state.log_history)),
+        resumed_from_epoch=resumed_from_epoch,
     )
-    log = {"result": asdict(result), "settings": asdict(settings), "history": trainer.state.log_history}
+    if result.stopped_by_memorisation_check and result.best_epoch is None:
+        logger.warning(
+            "The memorisation check flagged epoch %.0f before any epoch was evaluated, so the saved model is the "
+            "flagged one. Start the check later (memorisation_check_from_epoch) or lower the learning rate.",
+            result.epochs,
+        )
+    log = training_log(result, settings, trainer.state.log_history)
     (output_dir / TRAINING_LOG).write_text(json.dumps(log, indent=2))
+    if not settings.keep_checkpoints:
+        shutil.rmtree(output_dir / CHECKPOINTS)
     logger.info(
         "Trained %d steps (%.2f epochs) in %.1f s, final loss %.3f",
         result.steps, result.epochs, result.train_seconds, result.final_loss,
     )
     return result
+
+
+@contextmanager
+def _progress_bars(enabled: bool):
+    """Switch off transformers' own progress bars (checkpoint writing, for example) unless ``enabled``."""
+    was_enabled = transformers_logging.is_progress_bar_enabled()
+    if not enabled:
+        transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled and not enabled:
+            transformers_logging.enable_progress_bar()
+
+
+def _final_loss(log_history) -> float:
+    losses = [entry["loss"] for entry in log_history if "loss" in entry]
+    return float(losses[-1]) if losses else float("nan")
+
+
+def _best_epoch(state) -> dict:
+    """Return the epoch and validation loss of the checkpoint the Trainer selected."""
+    best = [h for h in state.log_history if "eval_loss" in h and h["step"] == state.best_global_step]
+    if not best:
+        return {"best_epoch": None, "best_validation_loss": None}
+    return {"best_epoch": float(best[-1]["epoch"]), "best_validation_loss": float(best[-1]["eval_loss"])}
+
+
+def _stopped_by_patience(trainer) -> bool:
+    # The Trainer replaces the callback by a restored copy when it resumes, so look it up here.
+    return any(
+        isinstance(callback, EarlyStoppingCallback)
+        and callback.early_stopping_patience_counter >= callback.early_stopping_patience
+        for callback in trainer.callback_handler.callbacks
+    )
+
+
+def training_log(result: TrainingResult, settings: TrainingSettings, log_history: list) -> dict:
+    """Assemble the content of ``training_log.json``.
+
+    Returns
+    -------
+    dict
+        ``result`` and ``settings`` as mappings; ``validation``, the validation loss of every
+        evaluated epoch; ``memorisation_check``, the record of every checked epoch (see
+        :mod:`synthlib.memorisation`); ``resumptions``, the epoch and checkpoint of every resumption;
+        and ``history``, the Trainer's full log history.
+    """
+    return {
+        "result": asdict(result),
+        "settings": asdict(settings),
+        "validation": [
+            {"epoch": h["epoch"], "step": h["step"], "loss": h["eval_loss"]} for h in log_history if "eval_loss" in h
+        ],
+        "memorisation_check": memorisation_records(log_history),
+        "resumptions": [
+            {"epoch": h["epoch"], "step": h["step"], "checkpoint": h[RESUMED_KEY]} for h in log_history if RESUMED_KEY in h
+        ],
+        "history": log_history,
+    }
 
 
 def read_training_log(model_dir) -> dict:
@@ -299,3 +618,13 @@ def loss_history(model_dir) -> pd.DataFrame:
     history = read_training_log(model_dir)["history"]
     rows = [(h["step"], h["epoch"], h["loss"]) for h in history if "loss" in h]
     return pd.DataFrame(rows, columns=["step", "epoch", "loss"])
+
+
+def validation_history(model_dir) -> pd.DataFrame:
+    """Return the validation loss of every evaluated epoch as a table with ``step``, ``epoch`` and ``loss``."""
+    return pd.DataFrame(read_training_log(model_dir).get("validation", []), columns=["step", "epoch", "loss"])
+
+
+def memorisation_history(model_dir) -> pd.DataFrame:
+    """Return the memorisation check of every checked epoch as a table, one row per epoch."""
+    return pd.DataFrame(read_training_log(model_dir).get("memorisation_check", []))

@@ -82,6 +82,22 @@ def test_cli_reports_config_error(tmp_path, caplog):
         ({"model": {"lora": {"r": 4}}}, "model.lora applies to pre-trained models only"),
         ({"model": {"kind": "pretrained", "path": "m", "lora": {"r": 0}}}, "model.lora.r must be a whole number"),
         ({"model": {"kind": "pretrained", "path": "m", "lora": {"dropout": 2}}}, "model.lora.dropout must be below 1"),
+        ({"training": {"validation_fraction": 1}}, "training.validation_fraction must be below 1, got 1.0"),
+        ({"training": {"validation_fraction": -0.1}}, "training.validation_fraction must be a number at least 0"),
+        ({"training": {"patience": -1}}, "training.patience must be a whole number at least 0 (or null), got -1"),
+        ({"training": {"patience": 1.5}}, "training.patience must be a whole number at least 0 (or null), got 1.5"),
+        ({"training": {"memorisation_check": "yes", "validation_fraction": 0.1}},
+         "training.memorisation_check must be true or false, got 'yes'"),
+        ({"training": {"memorisation_check": True}}, "training.memorisation_check compares synthetic rows"),
+        ({"training": {"memorisation_check_from_epoch": 0}},
+         "training.memorisation_check_from_epoch must be a whole number at least 1, got 0"),
+        ({"training": {"memorisation_check_n_samples": 0}},
+         "training.memorisation_check_n_samples must be a whole number at least 1, got 0"),
+        ({"training": {"memorisation_check_alpha": 0}},
+         "training.memorisation_check_alpha must be a number greater than 0, got 0"),
+        ({"training": {"memorisation_check_alpha": 1.5}}, "training.memorisation_check_alpha must be below 1, got 1.5"),
+        ({"training": {"save_total_limit": 0}}, "training.save_total_limit must be a whole number at least 1, got 0"),
+        ({"training": {"keep_checkpoints": 1}}, "training.keep_checkpoints must be true or false, got 1"),
     ],
 )
 def test_invalid_values_rejected(mapping, message):
@@ -100,3 +116,24 @@ def test_broken_yaml_reported(tmp_path):
     path.write_text("training: {epochs: 3\n")
     with pytest.raises(ConfigError, match="is not a valid UTF-8 YAML file"):
         load_config(path)
+
+
+def test_training_section_builds_training_settings():
+    from synthlib.training import TrainingSettings
+
+    section = resolve_config({"training": {"validation_fraction": "0.1", "patience": None, "memorisation_check": True}})[
+        "training"
+    ]
+    settings = TrainingSettings(**section)
+    assert settings.validation_fraction == 0.1
+    assert settings.patience is None
+    assert settings.memorisation_check
+
+
+def test_training_defaults_match_training_settings():
+    from dataclasses import asdict
+
+    from synthlib.training import TrainingSettings
+
+    defaults = asdict(TrainingSettings())
+    assert {key: defaults[key] for key in DEFAULTS["training"]} == DEFAULTS["training"]
