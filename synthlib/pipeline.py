@@ -63,7 +63,7 @@ def notebook_parameters(config: dict, run_dir: Path) -> dict:
             "n_head": model["n_head"],
             "vocab_size": model["vocab_size"],
             "n_positions": model["n_positions"],
-            **{key: training[key] for key in ("epochs", "max_steps", "max_seconds", "batch_size", "learning_rate")},
+            "training": dict(training),
         },
         "03_sampling": {
             **common,

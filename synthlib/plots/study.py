@@ -28,13 +28,16 @@ def plot_missing_rates(data: pd.DataFrame) -> Figure:
     return figure
 
 
-def plot_loss_curve(history: pd.DataFrame) -> Figure:
-    """Draw the training loss against the epoch.
+def plot_loss_curve(history: pd.DataFrame, validation: pd.DataFrame | None = None) -> Figure:
+    """Draw the training loss, and the validation loss when there is one, against the epoch.
 
     Parameters
     ----------
     history : pandas.DataFrame
         Columns ``epoch`` and ``loss``, as from :func:`synthlib.training.loss_history`.
+    validation : pandas.DataFrame or None
+        Columns ``epoch`` and ``loss`` of the evaluated epochs, as from
+        :func:`synthlib.training.validation_history`.
 
     Returns
     -------
@@ -42,9 +45,12 @@ def plot_loss_curve(history: pd.DataFrame) -> Figure:
     """
     figure = Figure(figsize=(6, 3.5), layout="constrained")
     ax = figure.subplots()
-    ax.plot(history["epoch"], history["loss"], marker=".", color="C0")
+    ax.plot(history["epoch"], history["loss"], marker=".", color="C0", label="training")
+    if validation is not None and len(validation):
+        ax.plot(validation["epoch"], validation["loss"], marker="o", color="C1", label="validation")
+        ax.legend()
     ax.set_xlabel("epoch")
-    ax.set_ylabel("training loss (cross-entropy per token)")
+    ax.set_ylabel("loss (cross-entropy per token)")
     ax.set_yscale("log")
     ax.grid(alpha=0.3)
     return figure
