@@ -1,12 +1,17 @@
-"""Structure-guided decoding: the sampler writes the column names, the model writes the values.
+"""Structure-guided, grammar-constrained decoding: the sampler writes the column names, the model the values.
 
-Sampling a row token by token lets a model skip a column, repeat one or invent one. With permuted
-column orders that is the most common reason to reject a generated row. Here every column name is
-appended by the sampler, in a random order drawn per batch, and processed in one forward pass with
-the key-value cache; the model samples only the value tokens, until it emits an unescaped comma or
-its end-of-sequence token. Rows of a batch advance in lockstep: a row whose value is complete waits
-on masked padding while the others finish theirs, and position ids skip the padding, so each row
-sees exactly the token sequence it was trained on.
+Sampling a row token by token lets a model skip a column, repeat one or invent one. Here every
+column name is appended by the sampler, in a random order drawn per batch, and processed in one
+forward pass with the key-value cache. The model samples only the value tokens, and only the
+tokens that the column's grammar allows (see :mod:`synthlib.constraints`). A value is therefore a
+declared level, a number in range at the column's precision, a date or the missing-value marker,
+followed by a comma or the end-of-sequence token. Where the grammar leaves one possible value, its remaining
+tokens are appended without sampling, and a value that no other value extends ends without a
+sampled comma.
+
+Rows of a batch advance in lockstep: a row whose value is complete waits on masked padding while
+the others finish theirs, and position ids skip the padding, so each row sees exactly the token
+sequence it was trained on. Rows can still fail when they outgrow the model's context.
 """
 
 from __future__ import annotations
@@ -18,14 +23,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from synthlib.constraints import DEAD_END, FORCE, SAMPLE, RowConstraints, ValueMask, unescaped_comma
 from synthlib.encoding import IS, SEPARATOR, escape
 from synthlib.models import context_length
 
 logger = logging.getLogger(__name__)
 
-VALUE_TOO_LONG = "value longer than the token limit"
 CONTEXT_FULL = "row longer than the model's context"
-DANGLING_ESCAPE = "value ends with a lone backslash"
+NO_VALID_TOKEN = "no token of the vocabulary continues the value"
+VALUE_TOO_LONG = "value longer than the token limit"
 
 
 @dataclass(frozen=True)
@@ -35,38 +41,13 @@ class DecodingSettings:
     Attributes
     ----------
     temperature : float
-        Softmax temperature; 1 samples from the model's distribution.
+        Softmax temperature; 1 samples from the model's distribution over the allowed tokens.
     top_k : int
-        Keep only the ``top_k`` most likely tokens at each step; 0 keeps all.
-    max_value_tokens : int
-        Tokens one value may take before the row is rejected, for columns whose dictionary
-        entry gives no tighter bound (see :func:`value_token_limits`).
+        Keep only the ``top_k`` most likely allowed tokens at each step; 0 keeps all.
     """
 
     temperature: float = 1.0
     top_k: int = 0
-    max_value_tokens: int = 24
-
-
-class _TokenTable:
-    """Decoded text of every vocabulary entry, to find value ends without decoding whole rows."""
-
-    def __init__(self, tokenizer):
-        self.texts = [tokenizer.decode([i]) for i in range(len(tokenizer))]
-        self.comma = {i for i, text in enumerate(self.texts) if "," in text}
-
-
-def _unescaped_comma(value_text: str, token_text: str) -> int | None:
-    """Return the index in ``token_text`` of its first comma not escaped by a backslash, or None."""
-    text = value_text + token_text
-    i = len(value_text)
-    while i < len(text):
-        if text[i] == ",":
-            backslashes = len(text[:i]) - len(text[:i].rstrip("\\"))
-            if backslashes % 2 == 0:
-                return i - len(value_text)
-        i += 1
-    return None
 
 
 class _Batch:
@@ -114,43 +95,65 @@ class _Batch:
         return self.feed(ids, torch.ones_like(ids))
 
 
-def value_token_limits(dictionary, max_value_tokens: int) -> dict:
-    """Return, per column, the most tokens a valid value can take, plus one for the separator.
+class _Rows:
+    """Decoding state of the rows of a batch.
 
-    The bound is the length in characters of the longest valid value written as text (a range
-    bound at the declared precision, a level, a date, or the missing marker), plus its leading
-    space: a byte-level token covers at least one character of ASCII text. Columns without a
-    finite bound get ``max_value_tokens``.
+    Attributes
+    ----------
+    values : list of list of bytes
+        Text of each row's values, in column order, each with its leading space.
+    failed : list of str or None
+        Rejection reason of each row; None while the row is valid.
+    pending : list of list of int
+        Value tokens decided but not yet fed, fed before the next column's name.
+    comma_fed : numpy.ndarray
+        Rows whose last fed token ended with the comma of the separator.
     """
-    from synthlib.encoding import MISSING_MARKER, format_value
 
-    limits = {}
-    for spec in dictionary.columns:
-        if spec.type in ("categorical",):
-            texts = [escape(str(level)) for level in spec.levels or ()]
-        elif spec.type == "binary":
-            texts = ["0", "1"]
-        elif spec.type == "date":
-            texts = ["YYYY-MM-DD"]
-        elif spec.range is not None and None not in spec.range:
-            texts = [format_value(bound, spec) for bound in spec.range]
-        else:
-            texts = []
-        if not texts:
-            limits[spec.name] = max_value_tokens
-            continue
-        longest = max(len(text) for text in [*texts, MISSING_MARKER])
-        limits[spec.name] = min(longest + 2, max_value_tokens)
-    return limits
+    def __init__(self, n_rows: int, n_columns: int):
+        self.values = [[b""] * n_columns for _ in range(n_rows)]
+        self.failed = [None] * n_rows
+        self.pending = [[] for _ in range(n_rows)]
+        self.comma_fed = np.zeros(n_rows, dtype=bool)
+
+    def separator_sequences(self, after_comma: list, full: list) -> list:
+        """Return, per row, its pending tokens and the next ``[", "]name is``; clear both."""
+        sequences = []
+        for i, pending in enumerate(self.pending):
+            sequences.append(pending + (after_comma if self.comma_fed[i] else full))
+        self.pending = [[] for _ in self.pending]
+        self.comma_fed[:] = False
+        return sequences
+
+
+def _feed_sequences(batch: _Batch, rows: _Rows, sequences: list, limit: int, pad: int):
+    """Feed each valid row its own token sequence, left-padded; return the logits, or None when nothing was fed.
+
+    A row whose sequence would pass ``limit`` positions is rejected, and failed rows are fed
+    only masked padding from then on.
+    """
+    used = batch.positions_used()
+    for i, sequence in enumerate(sequences):
+        if rows.failed[i] is None and used[i] + len(sequence) > limit:
+            rows.failed[i] = CONTEXT_FULL
+    sequences = [sequence if rows.failed[i] is None else [] for i, sequence in enumerate(sequences)]
+    width = max(len(sequence) for sequence in sequences)
+    if width == 0:
+        return None
+    ids = [[pad] * (width - len(sequence)) + sequence for sequence in sequences]
+    mask = [[0] * (width - len(sequence)) + [1] * len(sequence) for sequence in sequences]
+    device = batch.model.device
+    return batch.feed(torch.tensor(ids, device=device), torch.tensor(mask, device=device))
 
 
 def _sample_tokens(logits: torch.Tensor, settings: DecodingSettings, generator: torch.Generator) -> torch.Tensor:
+    """Sample one column index per row of ``logits``, in which disallowed entries are ``-inf``."""
     logits = logits / max(settings.temperature, 1e-6)
     if settings.top_k:
         kth = torch.topk(logits, min(settings.top_k, logits.shape[-1])).values[:, -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
     probabilities = torch.softmax(logits, dim=-1)
-    return torch.multinomial(probabilities.cpu(), 1, generator=generator).squeeze(1).to(logits.device)
+    return torch.multinomial(probabilities.cpu(), 1, generator=generator).squeeze(1)
 
 
 def _forced_ids(tokenizer, name: str, first: bool, after_comma: bool) -> list:
@@ -169,13 +172,15 @@ def _forced_ids(tokenizer, name: str, first: bool, after_comma: bool) -> list:
 def generate_rows(
     model,
     tokenizer,
-    dictionary,
+    constraints: RowConstraints,
     prefix_ids,
     n_rows: int,
     settings: DecodingSettings = DecodingSettings(),
     seed: int = 0,
+    fixed=None,
+    first=(),
 ):
-    """Generate ``n_rows`` encoded rows with structure-guided decoding.
+    """Generate ``n_rows`` encoded rows with structure-guided, grammar-constrained decoding.
 
     Parameters
     ----------
@@ -183,148 +188,166 @@ def generate_rows(
         Causal language model in eval mode.
     tokenizer : transformers.PreTrainedTokenizerBase
         Its tokenizer.
-    dictionary : DataDictionary
-        Declarations of the modelled columns.
+    constraints : RowConstraints
+        Value masks of the modelled columns, built for this tokenizer.
     prefix_ids : list of int
         Token ids that start every row (see :func:`synthlib.training.row_prefix_ids`).
     n_rows : int
         Rows in the batch.
     settings : DecodingSettings
-        Temperature, top-k and value length limit.
+        Temperature and top-k.
     seed : int
         Seed of the column order and of the token sampling.
+    fixed : list of dict or None
+        Per row, column -> value text (as ``format_value`` writes it) to write without sampling.
+    first : iterable of str
+        Columns written before the others, after the conditioned columns of ``constraints``.
 
     Returns
     -------
     texts : list of str or None
-        Encoded rows (``"name is value, ..."``); None for a rejected row.
+        Encoded rows (``"name is value, ..."``) in the column order of ``constraints``; None for a
+        rejected row.
     rejections : collections.Counter
         Rejected rows by reason.
     """
-    table = getattr(tokenizer, "_synthlib_token_table", None)
-    if table is None:
-        table = _TokenTable(tokenizer)
-        tokenizer._synthlib_token_table = table
     generator = torch.Generator().manual_seed(seed)
-    columns = dictionary.modelled_columns
-    order = list(np.random.default_rng(seed).permutation(columns))
-    limits = value_token_limits(dictionary, settings.max_value_tokens)
-    forced = {
-        name: _forced_ids(tokenizer, name, first=j == 0, after_comma=False) for j, name in enumerate(order)
+    order = constraints.column_order(np.random.default_rng(seed), first)
+    masks = {
+        name: [constraints.mask(name, None if fixed is None else fixed[i].get(name)) for i in range(n_rows)]
+        for name in order
     }
-    max_length = len(prefix_ids) + sum(len(forced[name]) + limits[name] for name in order)
+    full = {name: _forced_ids(tokenizer, name, first=j == 0, after_comma=False) for j, name in enumerate(order)}
+    # Per column: its name and at most max_steps value tokens, because every row feeds one
+    # token per step and a row's value and comma take at most max_steps tokens.
+    max_length = len(prefix_ids) + sum(
+        len(full[name]) + max(mask.max_steps for mask in masks[name]) for name in order
+    )
     limit = context_length(model) or max_length
-    eos = tokenizer.eos_token_id
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
     batch = _Batch(model, n_rows, max_length)
-    values = [[""] * len(order) for _ in range(n_rows)]
-    failed = [None] * n_rows
-    comma_emitted = np.zeros(n_rows, dtype=bool)
+    rows = _Rows(n_rows, len(order))
     for j, name in enumerate(order):
-        # Rows that ended their previous value on a bare comma token already hold the comma.
-        forced_after_comma = _forced_ids(tokenizer, name, first=j == 0, after_comma=True)
-        forced_full = forced[name]
         if j == 0:
-            logits = batch.force(list(prefix_ids) + forced_full)
+            sequences = [list(prefix_ids) + full[name] for _ in range(n_rows)]
         else:
-            logits = _force_separators(batch, forced_after_comma, forced_full, comma_emitted, pad)
-        comma_emitted = _sample_value(
-            batch, logits, table, values, j, failed, (eos, pad), limits[name], generator, limit, settings
-        )
+            after_comma = _forced_ids(tokenizer, name, first=False, after_comma=True)
+            sequences = rows.separator_sequences(after_comma, full[name])
+        logits = _feed_sequences(batch, rows, sequences, limit, pad)
+        if logits is None:
+            break
+        _sample_value(batch, logits, masks[name], rows, j, generator, limit, settings, pad)
 
-    texts = []
-    for i in range(n_rows):
-        if failed[i] is None and any(_ends_with_escape(value) for value in values[i]):
-            failed[i] = DANGLING_ESCAPE
-        if failed[i] is not None:
-            texts.append(None)
-            continue
-        segments = {name: values[i][j] for j, name in enumerate(order)}
-        texts.append(SEPARATOR.join(f"{escape(name)}{IS}{segments[name]}" for name in columns))
-    rejections = Counter(reason for reason in failed if reason is not None)
+    texts = [_row_text(rows, i, order, constraints.columns) for i in range(n_rows)]
+    rejections = Counter(reason for reason in rows.failed if reason is not None)
     return texts, rejections
 
 
-def _ends_with_escape(value: str) -> bool:
-    return (len(value) - len(value.rstrip("\\"))) % 2 == 1
+def _row_text(rows: _Rows, i: int, order: list, columns: list):
+    if rows.failed[i] is not None:
+        return None
+    # Every value starts with the space after " is", which the grammar requires.
+    values = {name: rows.values[i][j][1:].decode("utf-8", errors="replace") for j, name in enumerate(order)}
+    return SEPARATOR.join(f"{escape(name)}{IS}{values[name]}" for name in columns)
 
 
-def _force_separators(batch: _Batch, after_comma, full, comma_emitted, pad):
-    """Append the next column's name to every row; rows without a comma get ``", "`` too.
+def _sample_value(batch, logits, masks, rows: _Rows, j: int, generator, limit: int, settings, pad: int) -> None:
+    """Write value ``j`` of every valid row, sampling only the tokens its mask allows.
 
-    The two token sequences differ in length, so the shorter one is left-padded with masked
-    padding and both are processed in one forward pass.
+    Every row feeds one token per step while others sample: its sampled token, or the next
+    token of a value decided without sampling. Tokens still pending when no row samples any
+    more are fed with the next column's name. A row is rejected when it reaches ``limit``
+    positions, the model's context length.
     """
-    width = max(len(after_comma), len(full))
-    rows = []
-    masks = []
-    for emitted in comma_emitted:
-        ids = after_comma if emitted else full
-        rows.append([pad] * (width - len(ids)) + ids)
-        masks.append([0] * (width - len(ids)) + [1] * len(ids))
-    device = batch.model.device
-    return batch.feed(torch.tensor(rows, device=device), torch.tensor(masks, device=device))
-
-
-def _sample_value(batch, logits, table, values, j, failed, special_ids, max_tokens, generator, limit, settings):
-    """Sample the tokens of value ``j`` for every row; return which rows ended on a bare comma.
-
-    A row is rejected when its value takes more than ``max_tokens`` tokens or when the row
-    reaches ``limit`` positions, the model's context length.
-    """
-    eos, pad = special_ids
-    n_rows = batch.n_rows
-    active = np.array([reason is None for reason in failed])
-    comma_emitted = np.zeros(n_rows, dtype=bool)
-    for _ in range(max_tokens):
-        full = active & (batch.positions_used() >= limit)
-        for i in np.flatnonzero(full):
-            failed[i] = CONTEXT_FULL
-        active &= ~full
-        if not active.any():
+    sampling = {}
+    for i in range(batch.n_rows):
+        if rows.failed[i] is None:
+            _advance(rows, i, j, masks[i], b"", sampling)
+    steps = max((masks[i].max_steps for i in sampling), default=0)
+    for _ in range(steps):
+        used = batch.positions_used()
+        for i in [i for i in sampling if used[i] >= limit]:
+            rows.failed[i] = CONTEXT_FULL
+            del sampling[i]
+        if not sampling:
             break
-        tokens = _sample_tokens(logits, settings, generator).tolist()
-        feed_ids, feed_mask = [], []
-        for i in range(n_rows):
-            token = tokens[i]
-            if not active[i]:
-                feed_ids.append(pad)
-                feed_mask.append(0)
-                continue
-            feed, ended = _consume(token, table, values[i], j, eos)
-            if ended:
-                active[i] = False
-                comma_emitted[i] = feed
-            feed_ids.append(token if feed else pad)
-            feed_mask.append(1 if feed else 0)
-        logits = batch.feed(
-            torch.tensor(feed_ids, device=batch.model.device).unsqueeze(1),
-            torch.tensor(feed_mask, device=batch.model.device).unsqueeze(1),
-        )
-    for i in np.flatnonzero(active):
-        failed[i] = VALUE_TOO_LONG
-    return comma_emitted
+        feed_ids, feed_mask = [pad] * batch.n_rows, [0] * batch.n_rows
+        for i in range(batch.n_rows):
+            if i not in sampling and rows.pending[i] and rows.failed[i] is None and used[i] < limit:
+                feed_ids[i], feed_mask[i] = rows.pending[i][0], 1
+                rows.pending[i] = rows.pending[i][1:]
+        for i, token in _sample_allowed(logits, sampling, masks, settings, generator).items():
+            if _consume(rows, i, j, masks[i], token, sampling):
+                feed_ids[i], feed_mask[i] = token, 1
+        if any(feed_mask):
+            logits = batch.feed(
+                torch.tensor(feed_ids, device=batch.model.device).unsqueeze(1),
+                torch.tensor(feed_mask, device=batch.model.device).unsqueeze(1),
+            )
+    for i in sampling:
+        rows.failed[i] = VALUE_TOO_LONG
 
 
-def _consume(token: int, table: _TokenTable, row_values: list, j: int, eos: int):
-    """Add a sampled token to value ``j``.
+def _sample_allowed(logits, sampling: dict, masks, settings, generator) -> dict:
+    """Sample one token per sampling row among its allowed tokens; return row -> token id.
 
-    Returns
-    -------
-    feed : bool
-        Whether the token goes into the model's context (False for end-of-sequence and for
-        tokens that merge the separator with other text, which are cut at the comma).
-    ended : bool
-        Whether the value is complete.
+    Rows are grouped by mask, and each group samples among its mask's candidate tokens only.
     """
-    if token == eos:
-        row_values[j] = row_values[j].strip()
-        return False, True
-    text = table.texts[token]
-    cut = _unescaped_comma(row_values[j], text) if token in table.comma else None
+    groups = {}
+    for i in sorted(sampling):
+        groups.setdefault(id(masks[i]), (masks[i], []))[1].append(i)
+    tokens = {}
+    for mask, members in groups.values():
+        candidates = mask.candidate_ids
+        index = torch.tensor(members, device=logits.device)
+        scores = logits.index_select(0, index).index_select(1, candidates.to(logits.device))
+        allowed = torch.stack([sampling[i] for i in members]).to(logits.device)
+        positions = _sample_tokens(scores.masked_fill(~allowed, float("-inf")), settings, generator)
+        tokens.update(zip(members, candidates[positions].tolist()))
+    return tokens
+
+
+def _advance(rows: _Rows, i: int, j: int, mask: ValueMask, text: bytes, sampling: dict) -> None:
+    """Set value ``j`` of row ``i`` to ``text`` and decide what comes next (see :meth:`ValueMask.decide`).
+
+    The row stays in ``sampling``, with its allowed tokens, only while it must sample.
+    """
+    rows.values[i][j] = text
+    sampling.pop(i, None)
+    decision, payload = mask.decide(text)
+    if decision == SAMPLE:
+        sampling[i] = payload
+    elif decision == FORCE:
+        member, ids = payload
+        rows.values[i][j] = member
+        rows.pending[i] = rows.pending[i] + ids
+    elif decision == DEAD_END:
+        rows.failed[i] = NO_VALID_TOKEN
+    # END needs nothing more: the value is complete and no other value extends it.
+
+
+def _consume(rows: _Rows, i: int, j: int, mask: ValueMask, token: int, sampling: dict) -> bool:
+    """Add a sampled token to value ``j`` of row ``i``; return whether the token goes into the model's context.
+
+    The end-of-sequence token ends the value and is not fed. A token with an unescaped comma
+    ends the value at the comma: it is fed when nothing follows the comma, else its part before
+    the comma is fed with the next column's name and the separator is written in full.
+    """
+    text = rows.values[i][j]
+    if token == mask.table.eos:
+        del sampling[i]
+        return False
+    data = mask.table.token_bytes[token]
+    cut = unescaped_comma(text, data)
     if cut is None:
-        row_values[j] += text
-        return True, False
-    row_values[j] = (row_values[j] + text[:cut]).strip()
-    return text == ",", True
+        _advance(rows, i, j, mask, text + data, sampling)
+        return True
+    del sampling[i]
+    rows.values[i][j] = text + data[:cut]
+    if data[cut:] == b",":
+        rows.comma_fed[i] = True
+        return True
+    if cut:
+        rows.pending[i] = rows.pending[i] + (mask.table.encode(data[:cut]) or [])
+    return False

@@ -32,6 +32,10 @@ class TokenBudgetError(SynthlibError, ValueError):
     """Encoded rows do not fit in the model's context window."""
 
 
+class ConditionError(SynthlibError, ValueError):
+    """A sampling condition or a list of training levels names an unknown column or a value it cannot take."""
+
+
 class SamplingError(SynthlibError, RuntimeError):
     """Sampling could not produce the requested number of valid rows."""
 

@@ -1,4 +1,9 @@
-"""Sampling synthetic rows from a fine-tuned model, with bounded attempts and rejection reasons."""
+"""Sampling synthetic rows from a fine-tuned model, conditional sampling and imputation.
+
+Decoding is constrained by each column's grammar (see :mod:`synthlib.constraints`), so every
+generated value is valid. A row can still be rejected when it outgrows the model's context, so
+attempts are bounded and rejected rows are counted by reason.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +16,12 @@ from dataclasses import dataclass, field
 import pandas as pd
 from tqdm.auto import tqdm
 
-from synthlib.dictionary import DataDictionary
-from synthlib.encoding import parse_rows
-from synthlib.exceptions import SamplingError, SynthlibWarning
+from synthlib.conditions import column_grammars
+from synthlib.constraints import RowConstraints
 from synthlib.decoding import DecodingSettings, generate_rows
+from synthlib.dictionary import DataDictionary
+from synthlib.encoding import format_value, parse_rows
+from synthlib.exceptions import DataValidationError, SamplingError, SynthlibWarning
 from synthlib.training import row_prefix_ids
 from synthlib.values import convert_values
 
@@ -97,11 +104,14 @@ def sample(
     allow_partial: bool = False,
     random_state=0,
     progress: bool = True,
+    conditions: dict | None = None,
+    training_levels: dict | None = None,
 ) -> SamplingResult:
-    """Sample ``n_samples`` valid synthetic rows in batches.
+    """Sample ``n_samples`` valid synthetic rows in batches, optionally under conditions.
 
-    Each batch is generated, parsed and validated against the dictionary; invalid texts are
-    counted by reason and dropped. Attempts are bounded by ``max_batches``.
+    Each batch is generated under the columns' grammars, then parsed and validated against the
+    dictionary; rejected texts are counted by reason and dropped. Attempts are bounded by
+    ``max_batches``.
 
     Parameters
     ----------
@@ -123,6 +133,15 @@ def sample(
         Seed of the first batch; batch ``b`` uses ``random_state + b``.
     progress : bool
         Show a progress bar.
+    conditions : dict or None
+        Column -> a value, a list of values or a ``(min, max)`` range that every sampled row
+        takes, for example ``{"sex": "female", "age": (65, None)}`` (see
+        :mod:`synthlib.conditions`). Conditioned columns are written first in every row, so the
+        model samples the other columns given them.
+    training_levels : dict or None
+        Column -> levels seen in the training data (see
+        :func:`synthlib.conditions.observed_levels`); unconditioned categorical and binary
+        columns then take only these levels. None allows every declared level.
 
     Returns
     -------
@@ -130,16 +149,21 @@ def sample(
 
     Raises
     ------
+    ConditionError
+        When a condition or training level does not fit the dictionary.
     SamplingError
         When fewer than ``n_samples`` valid rows were produced within ``max_batches`` and
         ``allow_partial`` is False. The message lists the main rejection reasons.
     """
     if n_samples < 1:
         raise ValueError(f"n_samples must be at least 1, got {n_samples}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     if max_batches is None:
         max_batches = 2 * math.ceil(n_samples / (0.5 * batch_size)) + 3
     model.eval()
-    modelled = dictionary.subset(dictionary.modelled_columns)
+    grammars = column_grammars(dictionary, conditions, training_levels)
+    constraints = RowConstraints(tokenizer, grammars, first=list(conditions or {}))
     prefix = row_prefix_ids(tokenizer)
 
     started = time.perf_counter()
@@ -151,7 +175,7 @@ def sample(
             break
         seed = random_state + batch
         seeds.append(seed)
-        texts, decoding_rejections = generate_rows(model, tokenizer, modelled, prefix, batch_size, settings, seed)
+        texts, decoding_rejections = generate_rows(model, tokenizer, constraints, prefix, batch_size, settings, seed)
         rejections.update(decoding_rejections)
         rows, batch_rejections = texts_to_rows([t for t in texts if t is not None], dictionary)
         rejections.update(batch_rejections)
@@ -180,10 +204,184 @@ def _report_shortfall(result: SamplingResult, max_batches: int, allow_partial: b
     message = (
         f"only {len(result.synthetic)} of {result.n_requested} valid rows after {max_batches} batches "
         f"({result.n_generated} texts, valid rate {result.valid_rate:.1%}). Main rejection reasons: "
-        f"{top or 'none'}. Train longer, lower the temperature, or raise max_batches."
+        f"{top or 'none'}. Raise max_batches, or, when rows outgrow the model's context, use a model with "
+        "a longer context."
     )
     if not allow_partial:
         raise SamplingError(message)
     import warnings
 
     warnings.warn(message, SynthlibWarning, stacklevel=3)
+
+
+def impute(
+    model,
+    tokenizer,
+    dictionary: DataDictionary,
+    partial_rows: pd.DataFrame,
+    batch_size: int = 256,
+    settings: DecodingSettings = DecodingSettings(),
+    training_levels: dict | None = None,
+    max_attempts: int = 3,
+    random_state=0,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Fill the missing cells of partial rows with values sampled given the row's other cells.
+
+    In each row the given cells are written first, in random order and without sampling, so
+    the model samples the missing cells conditionally on them. Rows with the same missing
+    columns are generated together in batches. Imputed cells never take the missing-value
+    marker.
+
+    Parameters
+    ----------
+    model, tokenizer
+        A model and tokenizer from :func:`synthlib.models.load_trained_model`.
+    dictionary : DataDictionary
+        Declarations of the modelled columns.
+    partial_rows : pandas.DataFrame
+        Rows to complete, raw or typed. Missing cells (None, NaN, empty strings and the declared
+        missing codes) are imputed; an absent modelled column is imputed in every row.
+    batch_size : int
+        Rows generated per batch.
+    settings : DecodingSettings
+        Temperature and top-k.
+    training_levels : dict or None
+        Column -> levels seen in the training data; imputed categorical and binary cells then
+        take only these levels.
+    max_attempts : int
+        Times a rejected row is generated again, with a new seed, before sampling fails.
+    random_state : int
+        Seed of the first batch; each later batch adds one.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``partial_rows`` with its modelled columns typed and every missing cell filled, same index;
+        other columns are kept as they are.
+
+    Raises
+    ------
+    DataValidationError
+        When a given cell is invalid against the dictionary.
+    SamplingError
+        When some rows are still rejected after ``max_attempts`` attempts.
+    """
+    if batch_size < 1 or max_attempts < 1:
+        raise ValueError(f"batch_size and max_attempts must be at least 1, got {batch_size} and {max_attempts}")
+    model.eval()
+    columns = dictionary.modelled_columns
+    typed = _typed_partial_rows(partial_rows, dictionary)
+    missing = typed.isna().to_numpy()
+    given_texts = [
+        {name: format_value(typed.iat[i, k], dictionary.column(name)) for k, name in enumerate(columns) if not missing[i, k]}
+        for i in range(len(typed))
+    ]
+    constraints = RowConstraints(tokenizer, column_grammars(dictionary, None, training_levels, allow_missing=False))
+    job = _Imputation(model, tokenizer, dictionary, constraints, settings)
+
+    pending = [i for i in range(len(typed)) if missing[i].any()]
+    rejections, seed = Counter(), random_state
+    bar = tqdm(total=len(pending), desc="imputing", unit="row", disable=not progress)
+    for _ in range(max_attempts):
+        if not pending:
+            break
+        failed = []
+        for pattern, positions in _group_by_missing(missing, pending).items():
+            given_columns = [name for name, absent in zip(columns, pattern) if not absent]
+            for start in range(0, len(positions), batch_size):
+                chunk = positions[start : start + batch_size]
+                rows, chunk_rejections = job.generate([given_texts[i] for i in chunk], given_columns, seed)
+                seed += 1
+                rejections.update(chunk_rejections)
+                done = [chunk[k] for k in rows.index]
+                for k, name in enumerate(columns):
+                    if pattern[k]:
+                        typed.iloc[done, k] = rows[name].array
+                failed.extend(i for k, i in enumerate(chunk) if k not in rows.index)
+                bar.update(len(done))
+        pending = failed
+    bar.close()
+    logger.info("Imputed %d rows; rejected texts by reason: %s", len(typed), dict(rejections) or "none")
+    if pending:
+        top = ", ".join(f"{reason}: {count}" for reason, count in rejections.most_common(5))
+        raise SamplingError(
+            f"{len(pending)} of {len(typed)} rows could not be imputed in {max_attempts} attempts "
+            f"(rejection reasons: {top}); raise max_attempts, or use a model with a longer context"
+        )
+    return _merge_imputed(partial_rows, typed)
+
+
+class _Imputation:
+    """Generation of one batch of partial rows, with their given cells fixed."""
+
+    def __init__(self, model, tokenizer, dictionary, constraints, settings):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.dictionary = dictionary
+        self.constraints = constraints
+        self.settings = settings
+        self.prefix = row_prefix_ids(tokenizer)
+
+    def generate(self, fixed: list, given_columns: list, seed: int):
+        """Return the valid generated rows, indexed by position in ``fixed``, and the rejections."""
+        texts, rejections = generate_rows(
+            self.model, self.tokenizer, self.constraints, self.prefix, len(fixed), self.settings, seed,
+            fixed=fixed, first=given_columns,
+        )
+        generated = [k for k, text in enumerate(texts) if text is not None]
+        parsed = parse_rows([texts[k] for k in generated], self.dictionary)
+        rejections.update(parsed.rejections)
+        if parsed.rejections:
+            # Find the rejected texts one by one, so that rows keep their positions.
+            generated = [k for k in generated if not parse_rows([texts[k]], self.dictionary).rejections]
+            parsed = parse_rows([texts[k] for k in generated], self.dictionary)
+        converted = convert_values(parsed.values, self.dictionary.subset(self.dictionary.modelled_columns))
+        rejections.update(converted.reasons[converted.reasons.notna()].tolist())
+        rows = converted.data.set_axis(generated)
+        return rows[converted.reasons.isna().to_numpy()], rejections
+
+
+def _typed_partial_rows(partial_rows: pd.DataFrame, dictionary: DataDictionary) -> pd.DataFrame:
+    """Convert the modelled columns of ``partial_rows`` (absent ones all missing), indexed by position.
+
+    Raises DataValidationError naming each invalid given cell.
+    """
+    if not isinstance(partial_rows, pd.DataFrame):
+        raise TypeError(f"partial_rows must be a pandas DataFrame, got {type(partial_rows).__name__}")
+    columns = dictionary.modelled_columns
+    raw = pd.DataFrame(
+        {
+            name: partial_rows[name].to_numpy() if name in partial_rows else [None] * len(partial_rows)
+            for name in columns
+        }
+    )
+    if raw.empty:
+        raw = raw.astype(object)
+    converted = convert_values(raw, dictionary.subset(columns))
+    invalid = converted.reasons.notna().to_numpy()
+    if invalid.any():
+        labels = partial_rows.index[invalid]
+        reasons = converted.reasons[invalid]
+        raise DataValidationError(
+            f"partial row {label!r}: {reason}; correct the value, or empty the cell to impute it"
+            for label, reason in zip(labels, reasons)
+        )
+    return converted.data
+
+
+def _group_by_missing(missing, positions) -> dict:
+    """Group row positions by the tuple of their missing columns."""
+    groups = {}
+    for i in positions:
+        groups.setdefault(tuple(bool(flag) for flag in missing[i]), []).append(i)
+    return groups
+
+
+def _merge_imputed(partial_rows: pd.DataFrame, typed: pd.DataFrame) -> pd.DataFrame:
+    result = partial_rows.copy()
+    for name in typed.columns:
+        result[name] = typed[name].array
+    return result

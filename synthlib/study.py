@@ -211,13 +211,17 @@ def train_model(run_dir, model_kind="scratch", model_path=None, lora=None, scrat
 
 
 def sample_synthetic(run_dir, n_samples=None, batch_size=256, temperature=1.0, top_k=0, max_batches=None,
-                     random_state=0, progress=False):
+                     random_state=0, progress=False, conditions=None):
     """Sample synthetic rows from the run's model and write them to the run folder.
+
+    Categorical and binary columns take only the levels seen in the training split.
+    ``conditions`` fixes columns as in :func:`synthlib.sampling.sample`.
 
     Returns
     -------
     synthlib.sampling.SamplingResult
     """
+    from synthlib.conditions import observed_levels
     from synthlib.decoding import DecodingSettings
     from synthlib.models import load_trained_model, quiet_transformers
     from synthlib.sampling import sample
@@ -238,6 +242,8 @@ def sample_synthetic(run_dir, n_samples=None, batch_size=256, temperature=1.0, t
         max_batches=max_batches,
         random_state=random_state,
         progress=progress,
+        conditions=conditions,
+        training_levels=observed_levels(data.train, data.dictionary),
     )
     result.synthetic.to_parquet(paths.synthetic)
     result.synthetic.to_csv(paths.synthetic_csv, index=False)

@@ -86,6 +86,7 @@ def test_sample_keeps_types_and_missing_values(trained):
     synthetic = sample(model, tokenizer, DICTIONARY, 150, batch_size=128, max_batches=20, progress=False).synthetic
     assert str(synthetic["age"].dtype) == "Int64"
     assert synthetic["age"].isna().any()
+    assert synthetic["age"].dropna().between(18, 100).all()
     assert synthetic["never measured"].isna().all()
     assert set(synthetic["note"].dropna()) <= {"a, b is c", "plain"}
 
@@ -98,26 +99,53 @@ def test_sample_is_reproducible(trained):
     assert first.seeds == second.seeds
 
 
-def test_sample_bounded_attempts_raise(trained):
-    train = trained["train"]
-    texts = encode_table(train, DICTIONARY)
+def short_context_model(tokenizer, n_positions=24):
+    """An untrained GPT-2 whose context is shorter than one encoded row."""
+    config = GPT2Config(
+        vocab_size=len(tokenizer), n_positions=n_positions, n_embd=32, n_layer=1, n_head=2,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    return GPT2LMHeadModel(config).eval()
+
+
+def test_sample_untrained_model_gives_valid_rows(trained):
+    texts = encode_table(trained["train"], DICTIONARY)
     tokenizer = train_row_tokenizer(texts, vocab_size=400)
     untrained = build_scratch_model(tokenizer, ScratchModelConfig(n_layer=1, n_embd=32, n_head=2), texts)
-    with pytest.raises(SamplingError, match=r"only \d+ of 500 valid rows after 2 batches.*Main rejection reasons"):
-        sample(untrained, tokenizer, DICTIONARY, 500, batch_size=16, max_batches=2, progress=False)
+    result = sample(untrained, tokenizer, DICTIONARY, 100, batch_size=50, max_batches=2, progress=False)
+    assert len(result.synthetic) == 100
+    assert result.n_generated == 100
+    assert result.rejections == {}
+
+
+def test_sample_bounded_attempts_raise(trained):
+    tokenizer = train_row_tokenizer(encode_table(trained["train"], DICTIONARY), vocab_size=400)
+    model = short_context_model(tokenizer)
+    with pytest.raises(SamplingError, match=r"only 0 of 50 valid rows after 2 batches.*row longer than the model's context: 32"):
+        sample(model, tokenizer, DICTIONARY, 50, batch_size=16, max_batches=2, progress=False)
 
 
 def test_sample_partial_warns(trained):
-    train = trained["train"]
-    texts = encode_table(train, DICTIONARY)
-    tokenizer = train_row_tokenizer(texts, vocab_size=400)
-    untrained = build_scratch_model(tokenizer, ScratchModelConfig(n_layer=1, n_embd=32, n_head=2), texts)
+    tokenizer = train_row_tokenizer(encode_table(trained["train"], DICTIONARY), vocab_size=400)
+    model = short_context_model(tokenizer)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = sample(untrained, tokenizer, DICTIONARY, 500, batch_size=16, max_batches=2,
+        result = sample(model, tokenizer, DICTIONARY, 50, batch_size=16, max_batches=2,
                         allow_partial=True, progress=False)
-    assert len(result.synthetic) < 500
+    assert len(result.synthetic) == 0
+    assert result.rejections == {"row longer than the model's context": 32}
     assert any(issubclass(w.category, SynthlibWarning) for w in caught)
+
+
+def test_sample_context_overflow_rejects_rows(trained):
+    # Rows that outgrow the context used to crash the position embedding (IndexError).
+    tokenizer = train_row_tokenizer(encode_table(trained["train"], DICTIONARY), vocab_size=400)
+    model = short_context_model(tokenizer, n_positions=40)
+    result = sample(model, tokenizer, DICTIONARY, 8, batch_size=8, max_batches=1, allow_partial=True,
+                    progress=False)
+    assert result.n_generated == 8
+    assert result.n_valid + result.rejections.get("row longer than the model's context", 0) == 8
 
 
 def test_time_budget_stops_training(tmp_path):
