@@ -11,7 +11,7 @@ CONFIG ?= configs/smart.yaml
 RUN_DIR ?= runs/smart
 SOURCES := $(wildcard synthlib/*.py synthlib/plots/*.py notebooks/*.ipynb data_templates/*.yaml)
 
-.PHONY: install book run test clean
+.PHONY: install book run test clean bench-setup
 
 install: $(STAMP)
 
@@ -35,6 +35,10 @@ book: $(RUN_DIR)/summary.json
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The GReaT baseline (be_great 0.0.14) in benchmarks/.venv-great, apart from .venv; see benchmarks/README.md.
+bench-setup:
+	PYTHON=$(PYTHON) bash benchmarks/setup_great.sh
 
 clean:
 	rm -rf runs book/_build book/chapters
