@@ -234,3 +234,12 @@ def test_synthlib_side_writes_results(compare, tmp_path):
     assert 0 <= ours["quality_score"] <= 1
     assert results["methods"]["be_great"] == {"status": "skipped"}
     assert results["settings"]["dictionary"] == "data_templates/smart.yaml"
+
+
+def test_sampling_check_missing_rates_per_column():
+    check = load_script("sampling_check")
+    train = pd.DataFrame({"age": [40, None, 60, None], "sex": ["male", "female", None, "male"]})
+    synthetic = pd.DataFrame({"age": [50, 51, None, 53], "sex": ["male", "male", "female", "female"]})
+    gaps = check.missing_rate_gaps(train, synthetic)
+    assert gaps["age"] == {"train": 0.5, "synthetic": 0.25}
+    assert gaps["sex"] == {"train": 0.25, "synthetic": 0.0}
