@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from synthlib.artifacts import RunPaths, write_json
-from synthlib.conditions import observed_levels
+from synthlib.conditions import complete_columns, observed_levels
 from synthlib.models import load_trained_model
 from synthlib.sampling import sample
 from synthlib.study import load_run
@@ -53,6 +53,7 @@ def main(argv=None) -> dict:
         model, tokenizer, run.dictionary, args.n_samples, batch_size=args.batch_size,
         random_state=args.random_state, progress=False,
         training_levels=observed_levels(run.train, run.dictionary),
+        complete_columns=complete_columns(run.train),
     )
     seconds = time.perf_counter() - started
     validate_table(result.synthetic, run.dictionary)

@@ -39,7 +39,8 @@ _RANGE_TYPES = ("numeric", "integer", "date")
 _COLLECTIONS = (list, tuple, set, frozenset, np.ndarray, pd.Series, pd.Index)
 
 
-def column_grammars(dictionary: DataDictionary, conditions=None, training_levels=None, allow_missing=True) -> dict:
+def column_grammars(dictionary: DataDictionary, conditions=None, training_levels=None, allow_missing=True,
+                    complete_columns=()) -> dict:
     """Return the grammar of every modelled column, with conditions and training levels applied.
 
     Parameters
@@ -53,6 +54,9 @@ def column_grammars(dictionary: DataDictionary, conditions=None, training_levels
         categorical and binary columns then take only these levels, or a missing value.
     allow_missing : bool
         Whether unconditioned columns may take the missing-value marker.
+    complete_columns : collection of str
+        Columns without a missing value in the training data (see :func:`complete_columns`):
+        they never take the missing-value marker, since a model cannot have learned a rate for it.
 
     Returns
     -------
@@ -70,16 +74,23 @@ def column_grammars(dictionary: DataDictionary, conditions=None, training_levels
     training_levels = dict(training_levels or {})
     _check_columns(conditions, dictionary, "conditions")
     _check_columns(training_levels, dictionary, "training_levels")
+    _check_columns(dict.fromkeys(complete_columns), dictionary, "complete_columns")
     grammars = {}
     for name in dictionary.modelled_columns:
         spec = dictionary.column(name)
+        missing = allow_missing and name not in complete_columns
         if name in conditions:
             grammars[name] = condition_grammar(spec, conditions[name])
         elif name in training_levels:
-            grammars[name] = column_grammar(spec, _training_texts(spec, training_levels[name]), allow_missing)
+            grammars[name] = column_grammar(spec, _training_texts(spec, training_levels[name]), missing)
         else:
-            grammars[name] = column_grammar(spec, allow_missing=allow_missing)
+            grammars[name] = column_grammar(spec, allow_missing=missing)
     return grammars
+
+
+def complete_columns(data: pd.DataFrame) -> list:
+    """Return the columns of ``data`` without a missing value, in the order of ``data``."""
+    return [name for name in data.columns if data[name].notna().all()]
 
 
 def observed_levels(data: pd.DataFrame, dictionary: DataDictionary) -> dict:

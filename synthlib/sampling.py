@@ -106,6 +106,7 @@ def sample(
     progress: bool = True,
     conditions: dict | None = None,
     training_levels: dict | None = None,
+    complete_columns=(),
 ) -> SamplingResult:
     """Sample ``n_samples`` valid synthetic rows in batches, optionally under conditions.
 
@@ -142,6 +143,9 @@ def sample(
         Column -> levels seen in the training data (see
         :func:`synthlib.conditions.observed_levels`); unconditioned categorical and binary
         columns then take only these levels. None allows every declared level.
+    complete_columns : collection of str
+        Columns without a missing value in the training data
+        (:func:`synthlib.conditions.complete_columns`); they never take the missing-value marker.
 
     Returns
     -------
@@ -162,7 +166,7 @@ def sample(
     if max_batches is None:
         max_batches = 2 * math.ceil(n_samples / (0.5 * batch_size)) + 3
     model.eval()
-    grammars = column_grammars(dictionary, conditions, training_levels)
+    grammars = column_grammars(dictionary, conditions, training_levels, complete_columns=complete_columns)
     constraints = RowConstraints(tokenizer, grammars, first=list(conditions or {}))
     prefix = row_prefix_ids(tokenizer)
 

@@ -221,7 +221,7 @@ def sample_synthetic(run_dir, n_samples=None, batch_size=256, temperature=1.0, t
     -------
     synthlib.sampling.SamplingResult
     """
-    from synthlib.conditions import observed_levels
+    from synthlib.conditions import complete_columns, observed_levels
     from synthlib.decoding import DecodingSettings
     from synthlib.models import load_trained_model, quiet_transformers
     from synthlib.sampling import sample
@@ -244,6 +244,7 @@ def sample_synthetic(run_dir, n_samples=None, batch_size=256, temperature=1.0, t
         progress=progress,
         conditions=conditions,
         training_levels=observed_levels(data.train, data.dictionary),
+        complete_columns=complete_columns(data.train),
     )
     result.synthetic.to_parquet(paths.synthetic)
     result.synthetic.to_csv(paths.synthetic_csv, index=False)

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from synthlib.conditions import column_grammars, condition_grammar, observed_levels
+from synthlib.conditions import column_grammars, complete_columns, condition_grammar, observed_levels
 from synthlib.constraints import (
     DEAD_END,
     END,
@@ -636,3 +636,20 @@ def test_sampling_is_reproducible_under_conditions(untrained, tokenizer):
                     progress=False)
     pd.testing.assert_frame_equal(first.synthetic, second.synthetic)
     assert (first.synthetic["smoker"] == 1).all()
+
+
+def test_complete_columns_never_take_the_marker():
+    grammars = column_grammars(DICTIONARY, complete_columns=["smoker", "ldl"])
+    assert not grammars["smoker"].accepts(MISSING_MARKER.encode())
+    assert not grammars["ldl"].accepts(MISSING_MARKER.encode())
+    assert grammars["pain"].accepts(MISSING_MARKER.encode())
+
+
+def test_complete_columns_lists_columns_without_missing_values():
+    data = pd.DataFrame({"a": [1, 2], "b": [1, None], "c": ["x", "y"]})
+    assert complete_columns(data) == ["a", "c"]
+
+
+def test_complete_columns_unknown_name_raises():
+    with pytest.raises(ConditionError, match="complete_columns name column 'smokr'.*did you mean 'smoker'"):
+        column_grammars(DICTIONARY, complete_columns=["smokr"])
