@@ -40,7 +40,7 @@ def checkpoint_step(path: Path) -> int | None:
 
 
 def last_complete_checkpoint(folder) -> Path | None:
-    """Return the newest checkpoint that holds ``trainer_state.json``, or None.
+    """Return the newest checkpoint that contains ``trainer_state.json``, or None.
 
     The Trainer writes ``trainer_state.json`` last, so a checkpoint without it was cut off while
     being written (for example by a killed process) and cannot be resumed from.

@@ -3,11 +3,12 @@
 After the sampler writes ``"<name> is"``, the model writes a leading space, the value as
 :func:`synthlib.encoding.format_value` writes it, then a comma or its end-of-sequence token. A
 grammar is the finite set of value texts a column may take. For a categorical column these are
-its escaped levels, for a binary one ``0`` and ``1``, for numbers the values in the declared
-range at the declared precision, for dates the ISO dates in the declared range; every column
-may also take the missing-value marker. Before each token is
-sampled, :class:`ValueMask` masks every token that cannot continue the value into a member of
-the grammar, so every sampled value is valid by construction.
+its escaped levels, and for a binary one ``0`` and ``1``. For numbers they are the values in the
+declared range at the declared precision, and for dates the ISO dates in the declared range. A
+column may also take the missing-value marker, unless it had no missing value in training (see
+:func:`synthlib.conditions.column_grammars`). Before each token is sampled, :class:`ValueMask`
+masks every token that cannot continue the value into a member of the grammar, so every sampled
+value is valid by construction.
 
 Grammars work on UTF-8 bytes, because a byte-level BPE token can hold part of a character.
 """

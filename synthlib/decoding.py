@@ -10,7 +10,7 @@ tokens are appended without sampling, and a value that no other value extends en
 sampled comma.
 
 Rows of a batch advance in lockstep: a row whose value is complete waits on masked padding while
-the others finish theirs, and position ids skip the padding, so each row sees exactly the token
+the others finish theirs, and position ids skip the padding, so each row receives exactly the token
 sequence it was trained on. Rows can still fail when they outgrow the model's context.
 """
 

@@ -33,7 +33,7 @@ Without ties the count of rows closer to train is Binomial(``n``, ``p``) under n
 check flags an epoch when ``share`` exceeds ``k / n``, where ``k`` is the ``1 - alpha`` quantile of
 that binomial: a one-sided test at level ``alpha``, roughly ``p + z(1 - alpha) * sqrt(p (1 - p) / n)``.
 The binomial treats the synthetic rows as independent trials, which is an approximation: rows that
-share a nearest real row share its side of the split. It holds well when the synthetic rows are few
+share a nearest real row share its side of the split. The approximation is close when the synthetic rows are few
 compared with the real rows.
 
 The threshold stays at 1, so no epoch can be flagged, while ``p**n >= alpha``: at ``p = 0.9`` and
