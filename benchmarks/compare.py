@@ -266,8 +266,9 @@ def lora_settings(settings: dict):
 
 def run_synthlib(settings: dict, train: pd.DataFrame, dictionary, model_dir: Path, folder: Path):
     """Fine-tune and sample with synthlib; return its figures and its synthetic rows."""
-    from synthlib.conditions import observed_levels
+    from synthlib.conditions import complete_columns, observed_levels
     from synthlib.decoding import DecodingSettings
+    from synthlib.missing_rates import training_missing_rates
     from synthlib.models import load_pretrained_model, load_trained_model, quiet_transformers
     from synthlib.sampling import sample
     from synthlib.training import TrainingSettings, fine_tune
@@ -292,6 +293,8 @@ def run_synthlib(settings: dict, train: pd.DataFrame, dictionary, model_dir: Pat
         random_state=settings["seed"],
         progress=False,
         training_levels=observed_levels(train, dictionary),
+        complete_columns=complete_columns(train),
+        missing_rates=training_missing_rates(train, dictionary.modelled_columns),
     )
     figures = {
         "status": "complete",

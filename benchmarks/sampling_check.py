@@ -18,6 +18,7 @@ from pathlib import Path
 
 from synthlib.artifacts import RunPaths, write_json
 from synthlib.conditions import complete_columns, observed_levels
+from synthlib.missing_rates import training_missing_rates
 from synthlib.models import load_trained_model
 from synthlib.sampling import sample
 from synthlib.study import load_run
@@ -42,6 +43,10 @@ def main(argv=None) -> dict:
     parser.add_argument("--n-samples", type=int, default=10_000)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--random-state", type=int, default=0)
+    parser.add_argument(
+        "--no-calibrate", action="store_true",
+        help="sample without holding the missing rates at the training rates (synthlib.missing_rates)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
@@ -54,6 +59,7 @@ def main(argv=None) -> dict:
         random_state=args.random_state, progress=False,
         training_levels=observed_levels(run.train, run.dictionary),
         complete_columns=complete_columns(run.train),
+        missing_rates=None if args.no_calibrate else training_missing_rates(run.train, run.dictionary.modelled_columns),
     )
     seconds = time.perf_counter() - started
     validate_table(result.synthetic, run.dictionary)
@@ -61,6 +67,7 @@ def main(argv=None) -> dict:
     largest = max(gaps, key=lambda name: abs(gaps[name]["synthetic"] - gaps[name]["train"]))
     figures = {
         "run": paths.run_dir.name,
+        "calibrate_missing": not args.no_calibrate,
         "n_requested": args.n_samples,
         "n_returned": len(result.synthetic),
         "n_generated": result.n_generated,

@@ -69,6 +69,8 @@ DEFAULTS = {
         "temperature": 1.0,
         "top_k": 0,
         "max_batches": None,
+        # Hold each column's share of missing values at its training rate (synthlib.missing_rates).
+        "calibrate_missing": True,
     },
     "fidelity": {"outcome": None},
     "privacy": {"max_rows": None},
@@ -183,6 +185,8 @@ def resolve_config(mapping: dict, base_dir=None) -> dict:
     if isinstance(dropout, float) and dropout >= 1:
         problems.append(f"model.lora.dropout must be below 1, got {dropout!r}")
     _check_training(config["training"], problems)
+    if not isinstance(config["sampling"]["calibrate_missing"], bool):
+        problems.append(f"sampling.calibrate_missing must be true or false, got {config['sampling']['calibrate_missing']!r}")
     if problems:
         raise ConfigError("invalid configuration:\n" + "\n".join(f"- {p}" for p in problems))
     if base_dir is not None:

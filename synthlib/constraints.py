@@ -376,6 +376,15 @@ class _SpacedGrammar(ValueGrammar):
 MISSING = LevelGrammar([MISSING_MARKER])
 
 
+def _split_missing(grammar: ValueGrammar):
+    """Return ``(values, MISSING)`` when ``grammar`` is a union with the missing marker, else None."""
+    if not isinstance(grammar, UnionGrammar) or MISSING not in grammar.parts:
+        return None
+    others = [part for part in grammar.parts if part is not MISSING]
+    values = others[0] if len(others) == 1 else UnionGrammar(others)
+    return values, MISSING
+
+
 def unescaped_comma(value: bytes, token: bytes) -> int | None:
     """Return the index in ``token`` of its first comma that no backslash escapes, or None.
 
@@ -524,6 +533,8 @@ class ValueMask:
         self._candidates = None
         self._candidate_ids = None
         self._decisions = {}
+        self._marker_tokens = {}
+        self._split = _split_missing(grammar)
 
     @property
     def candidate_ids(self) -> torch.Tensor:
@@ -567,6 +578,38 @@ class ValueMask:
             return DEAD_END, None
         allowed = self._allowed_tokens(text, complete)
         return (SAMPLE, allowed) if bool(allowed.any()) else (DEAD_END, None)
+
+    def marker_tokens(self, text: bytes) -> torch.Tensor | None:
+        """Return which candidate tokens commit the value text ``text`` to the missing-value marker.
+
+        The result is a boolean tensor over :attr:`candidate_ids`. It is None where ``text`` no
+        longer leaves the choice between the marker and a real value, or where the column has no
+        marker. Offsetting these tokens' logits changes how often the column is missing (see
+        :mod:`synthlib.missing_rates`).
+        """
+        if self._split is None:
+            return None
+        if text not in self._marker_tokens:
+            self._marker_tokens[text] = self._find_marker_tokens(text)
+        return self._marker_tokens[text]
+
+    def _find_marker_tokens(self, text: bytes) -> torch.Tensor | None:
+        values, marker = (_SpacedGrammar(part) for part in self._split)
+        if not (values.completions(text, 1) and marker.completions(text, 1)):
+            return None
+        if self._candidates is None:
+            self._find_candidates()
+        chosen = []
+        for _, data in self._candidates:
+            cut = unescaped_comma(text, data)
+            if cut is None:
+                extended = text + data
+                chosen.append(bool(marker.completions(extended, 1)) and not values.completions(extended, 1))
+            else:
+                extended = text + data[:cut]
+                chosen.append(marker.accepts(extended) and not values.accepts(extended))
+        chosen.append(False)
+        return torch.tensor(chosen, dtype=torch.bool)
 
     def _allowed_tokens(self, text: bytes, complete: bool) -> torch.Tensor:
         if self._candidates is None:

@@ -146,9 +146,15 @@ def _feed_sequences(batch: _Batch, rows: _Rows, sequences: list, limit: int, pad
     return batch.feed(torch.tensor(ids, device=device), torch.tensor(mask, device=device))
 
 
-def _sample_tokens(logits: torch.Tensor, settings: DecodingSettings, generator: torch.Generator) -> torch.Tensor:
-    """Sample one column index per row of ``logits``, in which disallowed entries are ``-inf``."""
+def _sample_tokens(logits: torch.Tensor, settings: DecodingSettings, generator: torch.Generator,
+                   offsets: torch.Tensor | None = None) -> torch.Tensor:
+    """Sample one column index per row of ``logits``, in which disallowed entries are ``-inf``.
+
+    ``offsets`` are added to the logits after the temperature is applied.
+    """
     logits = logits / max(settings.temperature, 1e-6)
+    if offsets is not None:
+        logits = logits + offsets.to(logits.device)
     if settings.top_k:
         kth = torch.topk(logits, min(settings.top_k, logits.shape[-1])).values[:, -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
@@ -179,6 +185,7 @@ def generate_rows(
     seed: int = 0,
     fixed=None,
     first=(),
+    missing_offsets=None,
 ):
     """Generate ``n_rows`` encoded rows with structure-guided, grammar-constrained decoding.
 
@@ -202,6 +209,9 @@ def generate_rows(
         Per row, column -> value text (as ``format_value`` writes it) to write without sampling.
     first : iterable of str
         Columns written before the others, after the conditioned columns of ``constraints``.
+    missing_offsets : dict or None
+        Column -> offset added to the log-odds of the missing-value marker where a value may
+        still become the marker or a real value (see :mod:`synthlib.missing_rates`).
 
     Returns
     -------
@@ -237,7 +247,8 @@ def generate_rows(
         logits = _feed_sequences(batch, rows, sequences, limit, pad)
         if logits is None:
             break
-        _sample_value(batch, logits, masks[name], rows, j, generator, limit, settings, pad)
+        offset = (missing_offsets or {}).get(name, 0.0)
+        _sample_value(batch, logits, masks[name], rows, j, generator, limit, settings, pad, offset)
 
     texts = [_row_text(rows, i, order, constraints.columns) for i in range(n_rows)]
     rejections = Counter(reason for reason in rows.failed if reason is not None)
@@ -252,7 +263,8 @@ def _row_text(rows: _Rows, i: int, order: list, columns: list):
     return SEPARATOR.join(f"{escape(name)}{IS}{values[name]}" for name in columns)
 
 
-def _sample_value(batch, logits, masks, rows: _Rows, j: int, generator, limit: int, settings, pad: int) -> None:
+def _sample_value(batch, logits, masks, rows: _Rows, j: int, generator, limit: int, settings, pad: int,
+                  missing_offset: float = 0.0) -> None:
     """Write value ``j`` of every valid row, sampling only the tokens its mask allows.
 
     Every row feeds one token per step while others sample: its sampled token, or the next
@@ -277,7 +289,8 @@ def _sample_value(batch, logits, masks, rows: _Rows, j: int, generator, limit: i
             if i not in sampling and rows.pending[i] and rows.failed[i] is None and used[i] < limit:
                 feed_ids[i], feed_mask[i] = rows.pending[i][0], 1
                 rows.pending[i] = rows.pending[i][1:]
-        for i, token in _sample_allowed(logits, sampling, masks, settings, generator).items():
+        offset = (rows, j, missing_offset) if missing_offset else None
+        for i, token in _sample_allowed(logits, sampling, masks, settings, generator, offset).items():
             if _consume(rows, i, j, masks[i], token, sampling):
                 feed_ids[i], feed_mask[i] = token, 1
         if any(feed_mask):
@@ -289,10 +302,12 @@ def _sample_value(batch, logits, masks, rows: _Rows, j: int, generator, limit: i
         rows.failed[i] = VALUE_TOO_LONG
 
 
-def _sample_allowed(logits, sampling: dict, masks, settings, generator) -> dict:
+def _sample_allowed(logits, sampling: dict, masks, settings, generator, missing_offset=None) -> dict:
     """Sample one token per sampling row among its allowed tokens; return row -> token id.
 
     Rows are grouped by mask, and each group samples among its mask's candidate tokens only.
+    ``missing_offset`` is None or ``(rows, j, offset)``: add ``offset`` to the tokens that commit
+    value ``j`` of a row to the missing-value marker.
     """
     groups = {}
     for i in sorted(sampling):
@@ -303,9 +318,21 @@ def _sample_allowed(logits, sampling: dict, masks, settings, generator) -> dict:
         index = torch.tensor(members, device=logits.device)
         scores = logits.index_select(0, index).index_select(1, candidates.to(logits.device))
         allowed = torch.stack([sampling[i] for i in members]).to(logits.device)
-        positions = _sample_tokens(scores.masked_fill(~allowed, float("-inf")), settings, generator)
+        offsets = None if missing_offset is None else _marker_offsets(mask, members, missing_offset)
+        positions = _sample_tokens(scores.masked_fill(~allowed, float("-inf")), settings, generator, offsets)
         tokens.update(zip(members, candidates[positions].tolist()))
     return tokens
+
+
+def _marker_offsets(mask: ValueMask, members: list, missing_offset: tuple) -> torch.Tensor | None:
+    """Return the offsets of ``members``' candidate tokens that commit their value to the marker."""
+    rows, j, offset = missing_offset
+    markers = [mask.marker_tokens(rows.values[i][j]) for i in members]
+    if all(marker is None for marker in markers):
+        return None
+    empty = torch.zeros(len(mask.candidate_ids), dtype=torch.bool)
+    chosen = torch.stack([empty if marker is None else marker for marker in markers])
+    return chosen.to(torch.float32) * offset
 
 
 def _advance(rows: _Rows, i: int, j: int, mask: ValueMask, text: bytes, sampling: dict) -> None:

@@ -72,6 +72,7 @@ def notebook_parameters(config: dict, run_dir: Path) -> dict:
             "temperature": sampling["temperature"],
             "top_k": sampling["top_k"],
             "max_batches": sampling["max_batches"],
+            "calibrate_missing": sampling["calibrate_missing"],
         },
         "04_fidelity": {**common, "outcome": config["fidelity"]["outcome"]},
         "05_privacy": {**common, "max_rows": config["privacy"]["max_rows"]},

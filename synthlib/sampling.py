@@ -22,6 +22,7 @@ from synthlib.decoding import DecodingSettings, generate_rows
 from synthlib.dictionary import DataDictionary
 from synthlib.encoding import format_value, parse_rows
 from synthlib.exceptions import DataValidationError, SamplingError, SynthlibWarning
+from synthlib.missing_rates import MissingRateCalibrator
 from synthlib.training import row_prefix_ids
 from synthlib.values import convert_values
 
@@ -49,6 +50,9 @@ class SamplingResult:
         Wall-clock seconds spent generating and parsing.
     seeds : list of int
         Seed of each batch, in order.
+    missing_offsets : dict
+        Column -> offset on the log-odds of the missing-value marker after the last batch (see
+        :mod:`synthlib.missing_rates`); empty without ``missing_rates``.
     """
 
     synthetic: pd.DataFrame
@@ -58,6 +62,7 @@ class SamplingResult:
     rejections: dict = field(default_factory=dict)
     seconds: float = 0.0
     seeds: list = field(default_factory=list)
+    missing_offsets: dict = field(default_factory=dict)
 
     @property
     def valid_rate(self) -> float:
@@ -107,6 +112,7 @@ def sample(
     conditions: dict | None = None,
     training_levels: dict | None = None,
     complete_columns=(),
+    missing_rates: dict | None = None,
 ) -> SamplingResult:
     """Sample ``n_samples`` valid synthetic rows in batches, optionally under conditions.
 
@@ -146,6 +152,12 @@ def sample(
     complete_columns : collection of str
         Columns without a missing value in the training data
         (:func:`synthlib.conditions.complete_columns`); they never take the missing-value marker.
+    missing_rates : dict or None
+        Column -> share of missing values to hold the sampled rows at, usually
+        :func:`synthlib.missing_rates.training_missing_rates` of the training split. From the
+        second batch on, an offset on the log-odds of the missing-value marker steers the rate of
+        all rows so far towards it (see :mod:`synthlib.missing_rates`). Ignored under
+        ``conditions``, because the rate given the conditions differs from the overall rate.
 
     Returns
     -------
@@ -169,6 +181,7 @@ def sample(
     grammars = column_grammars(dictionary, conditions, training_levels, complete_columns=complete_columns)
     constraints = RowConstraints(tokenizer, grammars, first=list(conditions or {}))
     prefix = row_prefix_ids(tokenizer)
+    calibrator = _calibrator(missing_rates, conditions, grammars)
 
     started = time.perf_counter()
     frames, rejections, seeds = [], Counter(), []
@@ -179,11 +192,16 @@ def sample(
             break
         seed = random_state + batch
         seeds.append(seed)
-        texts, decoding_rejections = generate_rows(model, tokenizer, constraints, prefix, batch_size, settings, seed)
+        offsets = calibrator.offsets if calibrator else None
+        texts, decoding_rejections = generate_rows(
+            model, tokenizer, constraints, prefix, batch_size, settings, seed, missing_offsets=offsets
+        )
         rejections.update(decoding_rejections)
         rows, batch_rejections = texts_to_rows([t for t in texts if t is not None], dictionary)
         rejections.update(batch_rejections)
         frames.append(rows)
+        if calibrator:
+            calibrator.update(rows)
         n_generated += len(texts)
         n_valid += len(rows)
         bar.update(min(len(rows), max(n_samples - bar.n, 0)))
@@ -193,7 +211,8 @@ def sample(
 
     synthetic = pd.concat(frames, ignore_index=True).head(n_samples) if frames else pd.DataFrame()
     rejections = {reason: count for reason, count in rejections.items() if count}
-    result = SamplingResult(synthetic, n_samples, n_generated, n_valid, rejections, seconds, seeds)
+    offsets = dict(calibrator.offsets) if calibrator else {}
+    result = SamplingResult(synthetic, n_samples, n_generated, n_valid, rejections, seconds, seeds, offsets)
     logger.info(
         "Sampled %d of %d rows: %d texts generated, valid rate %.1f%%, %.1f s",
         len(synthetic), n_samples, n_generated, 100 * result.valid_rate, seconds,
@@ -201,6 +220,20 @@ def sample(
     if len(synthetic) < n_samples:
         _report_shortfall(result, max_batches, allow_partial)
     return result
+
+
+def _calibrator(missing_rates, conditions, grammars: dict) -> MissingRateCalibrator | None:
+    """Return the calibrator of the columns of ``missing_rates`` whose grammar has the marker."""
+    if not missing_rates:
+        return None
+    if conditions:
+        logger.info("Missing rates are not calibrated under conditions: the conditional rates are unknown.")
+        return None
+    unknown = sorted(set(missing_rates) - set(grammars))
+    if unknown:
+        raise ValueError(f"missing_rates names columns that are not modelled: {unknown}. Use modelled column names.")
+    targets = {name: rate for name, rate in missing_rates.items() if 0 < rate < 1}
+    return MissingRateCalibrator(targets) if targets else None
 
 
 def _report_shortfall(result: SamplingResult, max_batches: int, allow_partial: bool) -> None:

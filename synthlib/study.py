@@ -211,11 +211,13 @@ def train_model(run_dir, model_kind="scratch", model_path=None, lora=None, scrat
 
 
 def sample_synthetic(run_dir, n_samples=None, batch_size=256, temperature=1.0, top_k=0, max_batches=None,
-                     random_state=0, progress=False, conditions=None):
+                     random_state=0, progress=False, conditions=None, calibrate_missing=True):
     """Sample synthetic rows from the run's model and write them to the run folder.
 
     Categorical and binary columns take only the levels seen in the training split.
-    ``conditions`` fixes columns as in :func:`synthlib.sampling.sample`.
+    ``conditions`` fixes columns as in :func:`synthlib.sampling.sample`. With
+    ``calibrate_missing``, each column's share of missing values is held at its training rate
+    (see :mod:`synthlib.missing_rates`).
 
     Returns
     -------
@@ -223,6 +225,7 @@ def sample_synthetic(run_dir, n_samples=None, batch_size=256, temperature=1.0, t
     """
     from synthlib.conditions import complete_columns, observed_levels
     from synthlib.decoding import DecodingSettings
+    from synthlib.missing_rates import training_missing_rates
     from synthlib.models import load_trained_model, quiet_transformers
     from synthlib.sampling import sample
 
@@ -245,6 +248,7 @@ def sample_synthetic(run_dir, n_samples=None, batch_size=256, temperature=1.0, t
         conditions=conditions,
         training_levels=observed_levels(data.train, data.dictionary),
         complete_columns=complete_columns(data.train),
+        missing_rates=training_missing_rates(data.train, data.dictionary.modelled_columns) if calibrate_missing else None,
     )
     result.synthetic.to_parquet(paths.synthetic)
     result.synthetic.to_csv(paths.synthetic_csv, index=False)
@@ -262,6 +266,7 @@ def sample_synthetic(run_dir, n_samples=None, batch_size=256, temperature=1.0, t
             "seeds": result.seeds,
             "temperature": temperature,
             "top_k": top_k,
+            "missing_offsets": result.missing_offsets,
         },
     )
     return result

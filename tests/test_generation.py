@@ -225,3 +225,34 @@ def test_saved_dictionary_round_trip_keeps_escaped_names(tmp_path):
     from synthlib.dictionary import read_dictionary
 
     assert read_dictionary(path).names == DICTIONARY.names
+
+
+def test_missing_rate_offsets_steer_the_model(trained):
+    # "age" is missing in about 10% of the training rows; ask for 40% to see the offset act.
+    model, tokenizer = load_trained_model(trained["result"].output_dir)
+    plain = sample(model, tokenizer, DICTIONARY, 512, batch_size=64, random_state=3, progress=False)
+    steered = sample(
+        model, tokenizer, DICTIONARY, 512, batch_size=64, random_state=3, progress=False, missing_rates={"age": 0.4}
+    )
+    assert plain.missing_offsets == {}
+    assert steered.missing_offsets["age"] > 0
+    plain_rate, steered_rate = plain.synthetic["age"].isna().mean(), steered.synthetic["age"].isna().mean()
+    assert plain_rate < 0.2
+    assert abs(steered_rate - 0.4) < abs(plain_rate - 0.4) / 2
+    assert steered.synthetic["age"].dropna().between(18, 100).all()
+
+
+def test_missing_rates_ignored_under_conditions(trained):
+    model, tokenizer = load_trained_model(trained["result"].output_dir)
+    result = sample(
+        model, tokenizer, DICTIONARY, 64, batch_size=64, progress=False,
+        conditions={"smoker": 1}, missing_rates={"age": 0.4},
+    )
+    assert result.missing_offsets == {}
+    assert (result.synthetic["smoker"] == 1).all()
+
+
+def test_missing_rates_of_unknown_column_named(trained):
+    model, tokenizer = load_trained_model(trained["result"].output_dir)
+    with pytest.raises(ValueError, match=r"\['sbp'\]"):
+        sample(model, tokenizer, DICTIONARY, 8, batch_size=8, progress=False, missing_rates={"sbp": 0.1})
