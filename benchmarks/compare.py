@@ -35,21 +35,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from synthlib.benchmark_report import format_report, method_ratios
+
 REPOSITORY = Path(__file__).resolve().parent.parent
 BENCHMARKS = REPOSITORY / "benchmarks"
 CONFIGS = {"smart": REPOSITORY / "configs" / "smart.yaml", "sams_cohort": REPOSITORY / "configs" / "sams.yaml"}
 GREAT_PYTHON = BENCHMARKS / ".venv-great" / "bin" / "python"
 RUN_GREAT = BENCHMARKS / "run_great.py"
-METHODS = ("synthlib", "be_great")
-# Figures compared as synthlib / be_great, and whether a higher value is better.
-RATIO_FIGURES = {
-    "seconds_per_epoch": False,
-    "valid_rows_per_second": True,
-    "valid_rate": True,
-    "quality_score": True,
-    "column_shapes": True,
-    "column_pair_trends": True,
-}
 GREAT_MISSING = ""
 
 logger = logging.getLogger("compare")
@@ -420,68 +412,6 @@ def add_rates_and_quality(figures: dict, train: pd.DataFrame, synthetic: pd.Data
         column_shapes=quality.breakdown["column_shapes"],
         column_pair_trends=quality.breakdown["column_pair_trends"],
     )
-
-
-def method_ratios(methods: dict) -> dict:
-    """Return synthlib / be_great for each figure of :data:`RATIO_FIGURES`.
-
-    A ratio is None where either side lacks the figure or be_great's value is 0.
-
-    A ratio below 1 for ``seconds_per_epoch`` means synthlib trains faster; above 1 for the other
-    figures means synthlib scores higher.
-    """
-    ours, baseline = methods.get("synthlib", {}), methods.get("be_great", {})
-    ratios = {}
-    for figure in RATIO_FIGURES:
-        numerator, denominator = ours.get(figure), baseline.get(figure)
-        usable = all(
-            isinstance(value, (int, float)) and math.isfinite(value) for value in (numerator, denominator)
-        )
-        ratios[figure] = numerator / denominator if usable and denominator != 0 else None
-    return ratios
-
-
-def read_results(path) -> dict:
-    """Read a results JSON written by this script and recompute its ratios from the method figures."""
-    results = json.loads(Path(path).read_text())
-    results["ratios"] = method_ratios(results["methods"])
-    return results
-
-
-# Rows of the printed table: label, figure key, format.
-REPORT_ROWS = (
-    ("status", "status", "{}"),
-    ("training seconds per epoch", "seconds_per_epoch", "{:.2f}"),
-    ("sampling seconds", "sample_seconds", "{:.2f}"),
-    ("valid rows per second", "valid_rows_per_second", "{:.2f}"),
-    ("rows requested", "n_requested", "{}"),
-    ("rows returned", "n_returned", "{}"),
-    ("sequences generated", "n_generated", "{}"),
-    ("valid rows returned", "n_valid", "{}"),
-    ("invalid rows returned", "n_invalid_returned", "{}"),
-    ("valid-row rate (valid / generated)", "valid_rate", "{:.3f}"),
-    ("quality score", "quality_score", "{:.3f}"),
-    ("  column shapes", "column_shapes", "{:.3f}"),
-    ("  column pair trends", "column_pair_trends", "{:.3f}"),
-)
-
-
-def _cell(value, pattern: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    return pattern.format(value)
-
-
-def format_report(results: dict) -> str:
-    """Return the figures of both methods and their ratios as a plain-text table."""
-    methods = results["methods"]
-    lines = [f"{results['name']}: {results['n_train_rows']} training rows, {results['settings']['epochs']:g} epochs"]
-    lines.append(f"{'':38}{'synthlib':>14}{'be_great':>14}{'ratio':>10}")
-    for label, key, pattern in REPORT_ROWS:
-        ratio = results["ratios"].get(key)
-        cells = [_cell(methods.get(method, {}).get(key), pattern) for method in METHODS]
-        lines.append(f"{label:38}{cells[0]:>14}{cells[1]:>14}{_cell(ratio, '{:.2f}'):>10}")
-    return "\n".join(lines)
 
 
 def environment() -> dict:

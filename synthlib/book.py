@@ -4,7 +4,9 @@ Each run gets its own book: ``build_book("runs/sams")`` writes ``runs/sams/book/
 the book sources in the repository's ``book/`` folder (configuration, table of contents and
 the introduction pages) with the run's executed notebooks as chapters, and builds its HTML
 there. The introduction includes a page written for the run, ``chapters/about_run.md``, that
-names the data source and the configuration. The notebooks are never executed again.
+names the data source and the configuration. A last chapter, ``chapters/benchmarks.md``, shows
+the recorded results of ``benchmarks/`` (see :mod:`synthlib.benchmark_report`). The notebooks are
+never executed again.
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ from pathlib import Path
 import yaml
 
 from synthlib.artifacts import RunPaths
+from synthlib.benchmark_report import benchmark_page
 from synthlib.exceptions import BookError, ConfigError
 from synthlib.pipeline import NOTEBOOKS, REPO_ROOT, check_no_real_rows
 
 logger = logging.getLogger(__name__)
 
 BOOK_SOURCES = REPO_ROOT / "book"
+BENCHMARK_RESULTS = REPO_ROOT / "benchmarks" / "results"
 
 # A one-sentence description of each built-in data source, for the introduction of its book.
 SOURCE_DESCRIPTIONS = {
@@ -148,6 +152,7 @@ def build_book(run_dir, book_dir=None) -> Path:
     shutil.copyfile(paths.summary, chapters / "summary.json")
     config = yaml.safe_load(paths.config.read_text())
     (chapters / "about_run.md").write_text(describe_run(config))
+    (chapters / "benchmarks.md").write_text(benchmark_page(BENCHMARK_RESULTS))
 
     command = _jupyter_book_command(book_dir)
     logger.info("Building the book: %s", " ".join(command))

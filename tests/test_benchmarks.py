@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from synthlib import benchmark_report
 from synthlib.dictionary import DataDictionary
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
@@ -59,37 +60,37 @@ def method_figures(**overrides):
     return {**figures, **overrides}
 
 
-def test_method_ratios_divide_synthlib_by_baseline(compare):
+def test_method_ratios_divide_synthlib_by_baseline():
     methods = {
         "synthlib": method_figures(seconds_per_epoch=1.0, valid_rows_per_second=40.0, valid_rate=1.0),
         "be_great": method_figures(seconds_per_epoch=4.0, valid_rows_per_second=10.0, valid_rate=0.5),
     }
-    ratios = compare.method_ratios(methods)
+    ratios = benchmark_report.method_ratios(methods)
     assert ratios["seconds_per_epoch"] == pytest.approx(0.25)
     assert ratios["valid_rows_per_second"] == pytest.approx(4.0)
     assert ratios["valid_rate"] == pytest.approx(2.0)
     assert ratios["quality_score"] == pytest.approx(1.0)
-    assert set(ratios) == set(compare.RATIO_FIGURES)
+    assert set(ratios) == set(benchmark_report.RATIO_FIGURES)
 
 
-def test_method_ratios_missing_or_zero_baseline(compare):
+def test_method_ratios_missing_or_zero_baseline():
     methods = {
         "synthlib": method_figures(),
         "be_great": method_figures(valid_rows_per_second=0.0, quality_score=None, valid_rate=math.nan),
     }
-    ratios = compare.method_ratios(methods)
+    ratios = benchmark_report.method_ratios(methods)
     assert ratios["valid_rows_per_second"] is None
     assert ratios["quality_score"] is None
     assert ratios["valid_rate"] is None
     assert ratios["seconds_per_epoch"] == pytest.approx(1.0)
 
 
-def test_method_ratios_skipped_baseline(compare):
-    ratios = compare.method_ratios({"synthlib": method_figures(), "be_great": {"status": "skipped"}})
+def test_method_ratios_skipped_baseline():
+    ratios = benchmark_report.method_ratios({"synthlib": method_figures(), "be_great": {"status": "skipped"}})
     assert all(value is None for value in ratios.values())
 
 
-def test_read_results_recomputes_ratios(compare, tmp_path):
+def test_read_results_recomputes_ratios(tmp_path):
     path = tmp_path / "fixed.json"
     results = {
         "name": "fixed",
@@ -102,21 +103,21 @@ def test_read_results_recomputes_ratios(compare, tmp_path):
         "ratios": {"seconds_per_epoch": 123.0},
     }
     path.write_text(json.dumps(results))
-    read = compare.read_results(path)
+    read = benchmark_report.read_results(path)
     assert read["ratios"]["seconds_per_epoch"] == pytest.approx(0.5)
     assert read["methods"]["be_great"]["status"] == "timed_out"
 
 
-def test_format_report_marks_missing_figures(compare):
+def test_format_report_marks_missing_figures():
     methods = {"synthlib": method_figures(n_requested=20), "be_great": {"status": "timed_out"}}
     results = {
         "name": "fixed",
         "settings": {"epochs": 1},
         "n_train_rows": 60,
         "methods": methods,
-        "ratios": compare.method_ratios(methods),
+        "ratios": benchmark_report.method_ratios(methods),
     }
-    report = compare.format_report(results)
+    report = benchmark_report.format_report(results)
     status_line = next(line for line in report.splitlines() if line.startswith("status"))
     quality_line = next(line for line in report.splitlines() if line.startswith("quality score"))
     assert "timed_out" in status_line
@@ -243,3 +244,68 @@ def test_sampling_check_missing_rates_per_column():
     gaps = check.missing_rate_gaps(train, synthetic)
     assert gaps["age"] == {"train": 0.5, "synthetic": 0.25}
     assert gaps["sex"] == {"train": 0.25, "synthetic": 0.0}
+
+
+def comparison_results(**great):
+    methods = {"synthlib": method_figures(n_requested=500, n_returned=500), "be_great": method_figures(**great)}
+    return {
+        "name": "smart_scratch_all_4ep",
+        "settings": {
+            "data": "smart", "rows": None, "model": "scratch", "n_layer": 4, "n_embd": 256, "vocab_size": 2048,
+            "lora": False, "epochs": 4.0, "batch_size": 16, "learning_rate": 1e-3, "n_samples": 500,
+            "temperature": 1.0, "timeout": 3600.0,
+        },
+        "n_train_rows": 3098,
+        "methods": methods,
+        "ratios": {},
+        "environment": {"cpu_count": 2, "torch_threads": 2, "versions": {"torch": "2.13.0+cpu"}},
+    }
+
+
+def sampling_check_figures():
+    return {
+        "run": "smart", "calibrate_missing": True, "n_requested": 10000, "n_returned": 10000, "n_generated": 10240,
+        "valid_rate": 1.0, "valid_rows_per_second": 38.2, "columns_within_1_point": 28, "n_columns": 28,
+        "largest_missing_rate_gap": 0.0045, "largest_missing_rate_gap_column": "diabetes",
+    }
+
+
+def test_benchmark_page_tables(tmp_path):
+    (tmp_path / "smart_scratch_all_4ep.json").write_text(json.dumps(comparison_results(seconds_per_epoch=4.0)))
+    (tmp_path / "sampling_check_smart.json").write_text(json.dumps(sampling_check_figures()))
+    page = benchmark_report.benchmark_page(tmp_path)
+    assert page.startswith("# Benchmarks")
+    assert "## smart_scratch_all_4ep" in page
+    assert "| training seconds per epoch | 2.00 | 4.00 | 0.50 |" in page
+    assert "GPT-2 from scratch (4 layers, width 256, vocabulary 2048)" in page
+    assert "## Sampling check: run `smart`" in page
+    assert "| columns within 1 point of the training missing rate | 28 of 28 |" in page
+    assert "| largest missing-rate gap (points) | 0.45 (`diabetes`) |" in page
+    assert page.index("## smart_scratch_all_4ep") < page.index("## Sampling check")
+
+
+def test_benchmark_page_names_timeout(tmp_path):
+    results = comparison_results(status="timed_out", stage_reached="trained", quality_score=None)
+    (tmp_path / "timed.json").write_text(json.dumps(results))
+    page = benchmark_report.benchmark_page(tmp_path)
+    assert "stopped by the timeout at stage `trained`" in page
+    assert "| quality score | 0.800 | n/a | n/a |" in page
+
+
+def test_benchmark_page_without_results(tmp_path):
+    for folder in (tmp_path, tmp_path / "absent"):
+        page = benchmark_report.benchmark_page(folder)
+        assert "No benchmark results are recorded" in page
+
+
+def test_benchmark_page_skips_damaged_file(tmp_path, caplog):
+    (tmp_path / "broken.json").write_text("{not json")
+    (tmp_path / "sampling_check_smart.json").write_text(json.dumps(sampling_check_figures()))
+    page = benchmark_report.benchmark_page(tmp_path)
+    assert "## Sampling check" in page
+    assert "broken.json" in caplog.text
+
+
+def test_recorded_results_render():
+    page = benchmark_report.benchmark_page(BENCHMARKS / "results")
+    assert page.count("## ") == len(list((BENCHMARKS / "results").glob("*.json")))

@@ -103,6 +103,9 @@ def test_book_builds_from_run(toy_run, tmp_path):
     assert "This book was built from the run" in intro
     assert "toy.csv" in intro
     assert str(toy_run.parent) not in intro
+    benchmarks = (html / "benchmarks.html").read_text()
+    assert "synthlib / be_great" in benchmarks
+    assert "Sampling check" in benchmarks
 
 
 def test_book_of_unfinished_run_names_missing_notebooks(toy_run, tmp_path):
