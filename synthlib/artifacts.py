@@ -62,6 +62,10 @@ class RunPaths:
     def synthetic_csv(self) -> Path:
         return self.run_dir / "synthetic.csv"
 
+    def synthesis(self, number: int) -> Path:
+        """Return the Parquet file of synthesis ``number`` (from 1); ``synthetic`` is a copy of the first."""
+        return self.run_dir / "syntheses" / f"synthetic_{number}.parquet"
+
     @property
     def notebooks_dir(self) -> Path:
         return self.run_dir / "notebooks"

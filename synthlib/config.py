@@ -71,12 +71,15 @@ DEFAULTS = {
         "max_batches": None,
         # Hold each column's share of missing values at its training rate (synthlib.missing_rates).
         "calibrate_missing": True,
+        # m: independent synthetic tables sampled from the one trained model, for combined inference.
+        "n_syntheses": 5,
     },
     "fidelity": {"outcome": None},
     "privacy": {"max_rows": None},
     # A null family or formula takes the simulator's true model for simulated cohorts, else a logistic
-    # model of the first outcome on all predictors.
-    "replication": {"family": None, "formula": None},
+    # model of the first outcome on all predictors. `event` is the 0/1 event column of a Cox model.
+    # `analyses` lists more models, each {name, family, formula, event}.
+    "replication": {"family": None, "formula": None, "event": None, "analyses": []},
 }
 
 BUILT_IN_SOURCES = ("smart", "sams_cohort", "ldl_response")
@@ -110,6 +113,7 @@ NUMBERS = (
     ("sampling.temperature", float, 0, False, False),
     ("sampling.top_k", int, 0, True, False),
     ("sampling.max_batches", int, 1, True, True),
+    ("sampling.n_syntheses", int, 1, True, False),
     ("privacy.max_rows", int, 1, True, True),
     ("data.n_rows", int, 10, True, True),
 )
@@ -164,10 +168,7 @@ def resolve_config(mapping: dict, base_dir=None) -> dict:
         problems.append(f"model.kind must be 'scratch' or 'pretrained', got {config['model']['kind']!r}")
     if config["model"]["kind"] == "pretrained" and not config["model"]["path"]:
         problems.append("model.path must name a local Hugging Face directory when model.kind is 'pretrained'")
-    if config["replication"]["family"] not in (None, "logistic", "linear"):
-        problems.append(
-            f"replication.family must be 'logistic', 'linear' or null, got {config['replication']['family']!r}"
-        )
+    _check_replication(config["replication"], problems)
     fraction = config["data"]["holdout_fraction"]
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
         problems.append(f"data.holdout_fraction must be a number between 0 and 1, got {fraction!r}")
@@ -192,6 +193,35 @@ def resolve_config(mapping: dict, base_dir=None) -> dict:
     if base_dir is not None:
         _absolute_paths(config, Path(base_dir))
     return config
+
+
+def _check_replication(replication: dict, problems: list) -> None:
+    """Record invalid replication settings: the default model's family and each listed analysis."""
+    families = ("logistic", "linear", "cox")
+    if replication["family"] not in (None, *families):
+        problems.append(f"replication.family must be 'logistic', 'linear', 'cox' or null, got {replication['family']!r}")
+    if replication["family"] == "cox" and not replication["event"]:
+        problems.append("replication.event must name the 0/1 event column when replication.family is 'cox'")
+    analyses = replication["analyses"]
+    if not isinstance(analyses, list):
+        problems.append(f"replication.analyses must be a list of mappings, got {analyses!r}")
+        return
+    names = {"default"}
+    for index, analysis in enumerate(analyses):
+        where = f"replication.analyses[{index}]"
+        if not isinstance(analysis, dict) or not {"name", "family", "formula"} <= set(analysis):
+            problems.append(f"{where} must be a mapping with name, family, formula (and event for cox), got {analysis!r}")
+            continue
+        unknown = set(analysis) - {"name", "family", "formula", "event"}
+        if unknown:
+            problems.append(f"{where} has unknown key(s) {sorted(unknown)}; known keys: name, family, formula, event")
+        if analysis["name"] in names:
+            problems.append(f"{where}.name {analysis['name']!r} is used twice (or is 'default'); give each analysis its own name")
+        names.add(analysis["name"])
+        if analysis["family"] not in families:
+            problems.append(f"{where}.family must be one of {families}, got {analysis['family']!r}")
+        if (analysis["family"] == "cox") != bool(analysis.get("event")):
+            problems.append(f"{where}.event must name the 0/1 event column for a cox model, and only then")
 
 
 def _check_training(training: dict, problems: list) -> None:

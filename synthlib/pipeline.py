@@ -73,6 +73,7 @@ def notebook_parameters(config: dict, run_dir: Path) -> dict:
             "top_k": sampling["top_k"],
             "max_batches": sampling["max_batches"],
             "calibrate_missing": sampling["calibrate_missing"],
+            "n_syntheses": sampling["n_syntheses"],
         },
         "04_fidelity": {**common, "outcome": config["fidelity"]["outcome"]},
         "05_privacy": {**common, "max_rows": config["privacy"]["max_rows"]},
@@ -80,6 +81,8 @@ def notebook_parameters(config: dict, run_dir: Path) -> dict:
             **common,
             "formula": replication["formula"],
             "family": replication["family"],
+            "event": replication["event"],
+            "analyses": replication["analyses"],
         },
     }
 
@@ -112,8 +115,12 @@ def preflight(config: dict) -> None:
     outcome = config["fidelity"]["outcome"]
     if outcome is not None and outcome not in modelled:
         raise ConfigError(f"fidelity.outcome {outcome!r} is not a modelled column of the dictionary: {modelled}")
-    if config["replication"]["formula"] is not None:
-        check_formula_columns(config["replication"]["formula"], modelled)
+    replication = config["replication"]
+    for analysis in [replication, *replication["analyses"]]:
+        if analysis["formula"] is not None:
+            check_formula_columns(analysis["formula"], modelled)
+        if analysis.get("event") is not None and analysis["event"] not in modelled:
+            raise ConfigError(f"replication event column {analysis['event']!r} is not a modelled column: {modelled}")
 
 
 def execute_notebook(source: Path, target: Path, parameters: dict, cwd: Path) -> None:
@@ -221,8 +228,13 @@ def write_summary(paths: RunPaths) -> dict:
         "dcr_synthetic_train_median": privacy.get("dcr_synthetic_train_median"),
         "dcr_holdout_train_median": privacy.get("dcr_holdout_train_median"),
         "exact_match_rate": privacy.get("exact_match_rate"),
+        "n_syntheses": sampling.get("n_syntheses"),
+        "synthesis_seeds": sampling.get("synthesis_seeds"),
+        "replication_verdict": replication.get("verdict"),
         "mean_ci_overlap": replication.get("mean_ci_overlap"),
         "sign_agreement": replication.get("sign_agreement"),
+        "key_predictors": replication.get("key_predictors"),
+        "ml_replication_verdict": (replication.get("ml") or {}).get("verdict"),
         "truth_coverage_real": replication.get("truth_coverage_real"),
         "truth_coverage_synthetic": replication.get("truth_coverage_synthetic"),
     }

@@ -3,6 +3,9 @@
 A synthetic table is useful for analysis when a model fitted to it reaches the
 conclusions of the same model fitted to the real data: similar coefficients, the same
 signs and significance, and overlapping confidence intervals (Karr et al., 2006).
+Logistic, linear and Cox proportional hazards models are supported. Combining the fits
+of several syntheses is in :mod:`synthlib.synthetic_inference`, and the verdicts over
+syntheses and anonymized tables in :mod:`synthlib.replication_verdict`.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import pandas as pd
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
 from patsy import PatsyError
+from statsmodels.duration.hazard_regression import PHReg
 from statsmodels.tools.sm_exceptions import (
     ConvergenceWarning,
     MissingDataError,
@@ -29,7 +33,7 @@ from .exceptions import ConfigError, IncomputableMetricWarning, SynthlibError, S
 
 logger = logging.getLogger(__name__)
 
-FAMILIES = ("logistic", "linear")
+FAMILIES = ("logistic", "linear", "cox")
 COEFFICIENT_COLUMNS = ("term", "estimate", "std_error", "ci_low", "ci_high", "p_value")
 
 # Fitted log-odds beyond +-15 (a probability within 3e-7 of 0 or 1) are read as
@@ -48,12 +52,13 @@ class FitResult:
     formula : str
         Model formula in patsy syntax, for example ``"event ~ age + C(smoking)"``.
     family : str
-        ``"logistic"`` or ``"linear"``.
+        ``"logistic"``, ``"linear"`` or ``"cox"``.
     outcome : str
-        Name of the outcome column.
+        Name of the outcome column. For a Cox model it is the time to event or censoring.
     coefficients : pandas.DataFrame
         One row per term with columns ``term``, ``estimate``, ``std_error``, ``ci_low``,
-        ``ci_high`` and ``p_value``; logistic estimates are log odds ratios.
+        ``ci_high`` and ``p_value``; logistic estimates are log odds ratios and Cox
+        estimates log hazard ratios (a Cox model has no intercept).
     n : int
         Rows used in the fit.
     n_dropped : int
@@ -62,6 +67,8 @@ class FitResult:
         Whether the fitting algorithm converged (always True for ordinary least squares).
     ci_level : float
         Confidence level of ``ci_low`` and ``ci_high``.
+    event : str or None
+        Event indicator column of a Cox model (1 event, 0 censored); None otherwise.
     """
 
     formula: str
@@ -72,6 +79,7 @@ class FitResult:
     n_dropped: int
     converged: bool
     ci_level: float
+    event: str | None = None
 
 
 # --------------------------------------------------------------------------- fitting
@@ -157,14 +165,28 @@ def _model_frame(data: pd.DataFrame, names: list) -> tuple:
     return pd.DataFrame(converted, index=frame.index), n_dropped
 
 
-def _check_frame(frame: pd.DataFrame, outcome: str, predictors: list, family: str, formula: str):
+def _check_frame(frame: pd.DataFrame, outcome: str, predictors: list, family: str, formula: str, event=None):
     """Raise SynthlibError when the complete rows cannot support the model."""
     if frame.empty:
         raise SynthlibError(
             f"no complete rows to fit {formula!r}: every row has a missing value in a model column; "
             "check the missing-value share of each column or drop a sparse column from the formula"
         )
+    if family == "cox":
+        _check_survival(frame, outcome, event, formula)
+    else:
+        _check_outcome(frame, outcome, family, formula)
 
+    for name in predictors:
+        if frame[name].nunique() < 2:
+            raise SynthlibError(
+                f"predictor {name!r} takes a single value in the {len(frame)} complete rows, so "
+                f"its coefficient in {formula!r} cannot be estimated; drop it from the formula "
+                "or check why the data do not vary"
+            )
+
+
+def _check_outcome(frame: pd.DataFrame, outcome: str, family: str, formula: str):
     outcome_values = frame[outcome].unique()
     if len(outcome_values) < 2:
         raise SynthlibError(
@@ -179,13 +201,27 @@ def _check_frame(frame: pd.DataFrame, outcome: str, predictors: list, family: st
             "column in the data dictionary"
         )
 
-    for name in predictors:
-        if frame[name].nunique() < 2:
-            raise SynthlibError(
-                f"predictor {name!r} takes a single value in the {len(frame)} complete rows, so "
-                f"its coefficient in {formula!r} cannot be estimated; drop it from the formula "
-                "or check why the data do not vary"
-            )
+
+def _check_survival(frame: pd.DataFrame, time: str, event: str, formula: str):
+    """Raise SynthlibError unless times are non-negative numbers and events are 0/1 with one event."""
+    times = pd.to_numeric(pd.Series(np.asarray(frame[time], dtype=object)), errors="coerce")
+    if times.isna().any() or (times < 0).any():
+        raise SynthlibError(
+            f"the time column {time!r} of the Cox model {formula!r} must hold non-negative numbers; "
+            "check its type and range in the data dictionary"
+        )
+    events = pd.to_numeric(pd.Series(np.asarray(frame[event], dtype=object)), errors="coerce")
+    if not events.isin([0.0, 1.0]).all():
+        raise SynthlibError(
+            f"event column {event!r} of the Cox model {formula!r} must be coded 0/1 "
+            "(1 event, 0 censored); declare it as a binary column in the data dictionary"
+        )
+    if events.sum() == 0:
+        raise SynthlibError(
+            f"event column {event!r} records no event in the {len(frame)} complete rows, so "
+            f"{formula!r} cannot be fitted; check that the data contain events (for a rare event, "
+            "sample more rows)"
+        )
 
 
 def _check_rank(model, formula: str):
@@ -220,13 +256,17 @@ def _separated_levels(frame: pd.DataFrame, outcome: str, predictors: list) -> li
     The coefficient of such a level grows without bound as the likelihood rises
     (quasi-complete separation), whatever the other predictors are.
     """
-    y = frame[outcome].astype(float)
+    return _level_hints(frame, predictors, frame[outcome].astype(float), "nunique", 1)
+
+
+def _level_hints(frame: pd.DataFrame, predictors: list, values: pd.Series, aggregate: str, flagged) -> list:
+    """Name the levels of discrete predictors whose ``values`` aggregate to ``flagged``."""
     hints = []
     for name in predictors:
         if not _is_discrete(frame[name]):
             continue
-        outcome_values = y.groupby(frame[name], observed=True).nunique()
-        levels = [str(level) for level in outcome_values.index[outcome_values == 1]]
+        per_level = values.groupby(frame[name], observed=True).agg(aggregate)
+        levels = [str(level) for level in per_level.index[per_level == flagged]]
         if levels:
             hints.append(f"{name} level(s) {', '.join(levels)}")
     return hints
@@ -246,8 +286,23 @@ def _separating_thresholds(frame: pd.DataFrame, outcome: str, predictors: list) 
     return hints
 
 
-def _separation_error(formula: str, n_rows: int, hints: list) -> SynthlibError:
+def _levels_without_events(frame: pd.DataFrame, event: str, predictors: list) -> list:
+    """Name the levels of discrete predictors whose rows record no event.
+
+    The log hazard ratio of such a level drifts to minus infinity (monotone likelihood),
+    the survival analogue of separation.
+    """
+    return _level_hints(frame, predictors, frame[event].astype(float), "sum", 0)
+
+
+def _separation_error(formula: str, n_rows: int, hints: list, family: str = "logistic") -> SynthlibError:
     named = ", ".join(hints) or "a combination of predictors"
+    if family == "cox":
+        return SynthlibError(
+            f"monotone likelihood in the Cox model {formula!r} on {n_rows} rows: {named} record(s) no "
+            "event, so the log hazard ratio drifts to minus infinity and its estimate does not exist; "
+            "merge or drop those levels, or fit on more rows"
+        )
     return SynthlibError(
         f"perfect separation in the logistic model {formula!r} on {n_rows} rows: {named} "
         "predict(s) the outcome exactly, so the maximum-likelihood estimates do not exist; "
@@ -303,7 +358,8 @@ def _coefficient_table(result, ci_level: float) -> pd.DataFrame:
     bounds = np.asarray(result.conf_int(alpha=1 - ci_level))
     return pd.DataFrame(
         {
-            "term": list(result.params.index),
+            # PHReg returns arrays without names, so the names come from the model.
+            "term": list(result.model.exog_names),
             "estimate": np.asarray(result.params, dtype=float),
             "std_error": np.asarray(result.bse, dtype=float),
             "ci_low": bounds[:, 0],
@@ -313,26 +369,34 @@ def _coefficient_table(result, ci_level: float) -> pd.DataFrame:
     )
 
 
-def fit_model(data: pd.DataFrame, formula: str, family: str, ci_level: float = 0.95) -> FitResult:
-    """Fit a logistic or linear regression with a statsmodels formula.
+def fit_model(
+    data: pd.DataFrame, formula: str, family: str, ci_level: float = 0.95, event: str | None = None
+) -> FitResult:
+    """Fit a logistic, linear or Cox proportional hazards regression with a statsmodels formula.
 
-    Rows with a missing value in any column the formula names are dropped first; the
-    count is logged and stored in ``n_dropped``. Integer, binary and boolean columns
-    enter as numbers and categorical columns as treatment-coded levels (unused levels
-    removed). Logistic models use a binomial GLM with logit link and Wald intervals
-    from the normal distribution; linear models use ordinary least squares with
-    t-based intervals.
+    Rows with a missing value in any column the formula names (and in ``event``) are
+    dropped first; the count is logged and stored in ``n_dropped``. Integer, binary and
+    boolean columns enter as numbers and categorical columns as treatment-coded levels
+    (unused levels removed). Logistic models use a binomial GLM with logit link and Wald
+    intervals from the normal distribution; linear models use ordinary least squares with
+    t-based intervals. Cox models use statsmodels ``PHReg`` with Efron's method for tied
+    times and Wald intervals from the normal distribution. The left side of a Cox formula
+    is the time to event or censoring, and ``event`` names the 0/1 event column.
 
     Parameters
     ----------
     data : pandas.DataFrame
         Table typed by its data dictionary.
     formula : str
-        patsy formula, for example ``"event ~ age + sex + C(smoking)"``.
-    family : {"logistic", "linear"}
+        patsy formula, for example ``"event ~ age + sex + C(smoking)"``, or for a Cox
+        model ``"time_days ~ age + sex"``.
+    family : {"logistic", "linear", "cox"}
         Regression family.
     ci_level : float, default 0.95
         Confidence level of the intervals.
+    event : str, optional
+        Event indicator column (1 event, 0 censored); required for ``"cox"`` and
+        rejected otherwise.
 
     Returns
     -------
@@ -342,38 +406,38 @@ def fit_model(data: pd.DataFrame, formula: str, family: str, ci_level: float = 0
     Raises
     ------
     ConfigError
-        If ``family`` or ``ci_level`` is invalid, or the formula does not name one
-        outcome column.
+        If ``family``, ``ci_level`` or ``event`` is invalid, or the formula does not name
+        one outcome column.
     SynthlibError
         If the model cannot be estimated on these rows: no complete rows, a constant
-        outcome or predictor, a logistic outcome not coded 0/1, collinear terms,
-        perfect separation, or a formula that fails to evaluate. The message names the
-        column or term and the fix.
+        outcome or predictor, a logistic outcome not coded 0/1, negative times or no
+        event for a Cox model, collinear terms, perfect separation (or, for a Cox model,
+        a level without events), or a formula that fails to evaluate. The message names
+        the column or term and the fix.
     """
     if family not in FAMILIES:
         raise ConfigError(f"family must be one of {FAMILIES}, got {family!r}")
     if not 0 < ci_level < 1:
         raise ConfigError(f"ci_level must lie strictly between 0 and 1, got {ci_level!r}")
+    _check_event_argument(family, event, data.columns)
 
     outcome, predictors = _formula_columns(formula, data.columns)
-    frame, n_dropped = _model_frame(data, [outcome, *predictors])
-    _check_frame(frame, outcome, predictors, family, formula)
+    if event in predictors:
+        raise ConfigError(
+            f"the event column {event!r} is also a predictor in {formula!r}; remove it from the right side"
+        )
+    frame, n_dropped = _model_frame(data, [outcome, *predictors, *([event] if event else [])])
+    _check_frame(frame, outcome, predictors, family, formula, event)
 
-    try:
-        if family == "logistic":
-            model = smf.glm(formula, frame, family=sm.families.Binomial(), missing="raise")
-        else:
-            model = smf.ols(formula, frame, missing="raise")
-    except (PatsyError, MissingDataError, ValueError, TypeError) as error:
-        raise SynthlibError(
-            f"formula {formula!r} could not be evaluated on the data ({error}); check the column "
-            "names and that transformed values stay finite"
-        ) from None
+    model = _build_model(formula, family, frame, event)
     _check_rank(model, formula)
+    separated = []
     if family == "logistic":
         separated = _separated_levels(frame, outcome, predictors)
-        if separated:
-            raise _separation_error(formula, len(frame), separated)
+    elif family == "cox":
+        separated = _levels_without_events(frame, event, predictors)
+    if separated:
+        raise _separation_error(formula, len(frame), separated, family)
 
     result, converged = _fit(model, family, frame, outcome, predictors, formula)
     fit = FitResult(
@@ -381,13 +445,41 @@ def fit_model(data: pd.DataFrame, formula: str, family: str, ci_level: float = 0
         family=family,
         outcome=outcome,
         coefficients=_coefficient_table(result, ci_level),
-        n=int(result.nobs),
+        n=int(model.nobs),
         n_dropped=n_dropped,
         converged=converged,
         ci_level=ci_level,
+        event=event,
     )
     logger.info("fitted %s model %r on %d rows", family, formula, fit.n)
     return fit
+
+
+def _check_event_argument(family: str, event, columns) -> None:
+    if family != "cox":
+        if event is not None:
+            raise ConfigError(f"event applies to Cox models only; remove it or set family='cox', got {event!r}")
+        return
+    if event is None:
+        raise ConfigError("a Cox model needs event: the name of the 0/1 event column (1 event, 0 censored)")
+    if event not in columns:
+        raise ConfigError(f"event column {event!r} is not a column of the data; columns: {list(columns)}")
+
+
+def _build_model(formula: str, family: str, frame: pd.DataFrame, event):
+    """Create the statsmodels model, turning formula evaluation errors into SynthlibError."""
+    try:
+        if family == "logistic":
+            return smf.glm(formula, frame, family=sm.families.Binomial(), missing="raise")
+        if family == "cox":
+            status = frame[event].astype(np.float64)
+            return PHReg.from_formula(formula, frame, status=status, ties="efron", missing="raise")
+        return smf.ols(formula, frame, missing="raise")
+    except (PatsyError, MissingDataError, ValueError, TypeError) as error:
+        raise SynthlibError(
+            f"formula {formula!r} could not be evaluated on the data ({error}); check the column "
+            "names and that transformed values stay finite"
+        ) from None
 
 
 # --------------------------------------------------------------------------- comparison
@@ -521,8 +613,9 @@ def compare_fits(
             stacklevel=2,
         )
 
-    table = real_fit.coefficients.merge(
-        synthetic_fit.coefficients, on="term", how="left", suffixes=("_real", "_synthetic")
+    columns = list(COEFFICIENT_COLUMNS)
+    table = real_fit.coefficients[columns].merge(
+        synthetic_fit.coefficients[columns], on="term", how="left", suffixes=("_real", "_synthetic")
     )
     known = table["estimate_synthetic"].notna()
     if not known.all():

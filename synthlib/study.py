@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import pandas as pd
 
@@ -210,66 +210,180 @@ def train_model(run_dir, model_kind="scratch", model_path=None, lora=None, scrat
     return result
 
 
-def sample_synthetic(run_dir, n_samples=None, batch_size=256, temperature=1.0, top_k=0, max_batches=None,
-                     random_state=0, progress=False, conditions=None, calibrate_missing=True):
-    """Sample synthetic rows from the run's model and write them to the run folder.
+SYNTHESIS_SEED_STRIDE = 1_000_000
+"""Distance between the first seeds of consecutive syntheses.
 
-    Categorical and binary columns take only the levels seen in the training split.
-    ``conditions`` fixes columns as in :func:`synthlib.sampling.sample`. With
+Synthesis k (from 1) starts at ``random_state + (k - 1) * SYNTHESIS_SEED_STRIDE`` and its batch b
+uses that seed + b, so syntheses share no batch seed while each needs fewer batches than the stride.
+Synthesis 1 keeps the seeds of a single-synthesis run.
+"""
+
+
+def synthesis_seeds(random_state: int, n_syntheses: int) -> list:
+    """Return the first seed of each of ``n_syntheses`` syntheses."""
+    return [int(random_state) + k * SYNTHESIS_SEED_STRIDE for k in range(n_syntheses)]
+
+
+def model_fingerprint(model_dir) -> str:
+    """Return the SHA-256 of the files of a saved model (checkpoints excluded), to show that it did not change."""
+    import hashlib
+    from pathlib import Path
+
+    digest = hashlib.sha256()
+    for path in sorted(p for p in Path(model_dir).iterdir() if p.is_file()):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def sample_syntheses(run_dir, n_syntheses=5, n_samples=None, batch_size=256, temperature=1.0, top_k=0,
+                     max_batches=None, random_state=0, progress=False, conditions=None,
+                     calibrate_missing=True) -> list:
+    """Sample ``n_syntheses`` independent synthetic tables from the run's one trained model.
+
+    The model is loaded once and never trained again: the syntheses differ only by their seeds
+    (:func:`synthesis_seeds`). Synthesis k is written to ``syntheses/synthetic_k.parquet`` and the first
+    also to ``synthetic.parquet`` and ``synthetic.csv``, the table of the fidelity and privacy steps.
+    ``results/sampling.json`` records the totals, each synthesis's seed, batch seeds and figures, and
+    the fingerprint of the model files. Categorical and binary columns take only the levels seen in
+    the training split. ``conditions`` fixes columns as in :func:`synthlib.sampling.sample`. With
     ``calibrate_missing``, each column's share of missing values is held at its training rate
     (see :mod:`synthlib.missing_rates`).
 
     Returns
     -------
-    synthlib.sampling.SamplingResult
+    list of synthlib.sampling.SamplingResult
+        One result per synthesis, in order.
+
+    Raises
+    ------
+    ConfigError
+        If ``n_syntheses`` is below 1.
+    SamplingError
+        If a synthesis needs more batches than :data:`SYNTHESIS_SEED_STRIDE`, so that its batch seeds
+        would reach those of the next synthesis.
     """
     from synthlib.conditions import complete_columns, observed_levels
     from synthlib.decoding import DecodingSettings
+    from synthlib.exceptions import ConfigError, SamplingError
     from synthlib.missing_rates import training_missing_rates
     from synthlib.models import load_trained_model, quiet_transformers
     from synthlib.sampling import sample
 
+    if int(n_syntheses) < 1:
+        raise ConfigError(f"n_syntheses must be at least 1, got {n_syntheses!r}")
     paths = RunPaths(run_dir)
     data = load_run(run_dir)
     if not progress:
         quiet_transformers()
     n_samples = len(data.train) if n_samples is None else int(n_samples)
+    fingerprint = model_fingerprint(paths.model_dir)
     model, tokenizer = load_trained_model(paths.model_dir)
-    result = sample(
-        model,
-        tokenizer,
-        data.dictionary,
-        n_samples,
-        batch_size=batch_size,
-        settings=DecodingSettings(temperature=temperature, top_k=top_k),
-        max_batches=max_batches,
-        random_state=random_state,
-        progress=progress,
-        conditions=conditions,
-        training_levels=observed_levels(data.train, data.dictionary),
-        complete_columns=complete_columns(data.train),
-        missing_rates=training_missing_rates(data.train, data.dictionary.modelled_columns) if calibrate_missing else None,
-    )
-    result.synthetic.to_parquet(paths.synthetic)
-    result.synthetic.to_csv(paths.synthetic_csv, index=False)
-    write_json(
-        paths.step_results("sampling"),
-        {
-            "n_requested": result.n_requested,
-            "n_returned": len(result.synthetic),
-            "n_generated": result.n_generated,
-            "n_valid": result.n_valid,
-            "valid_rate": result.valid_rate,
-            "seconds": result.seconds,
-            "rows_per_second": result.rows_per_second,
-            "rejections": result.rejections,
-            "seeds": result.seeds,
-            "temperature": temperature,
-            "top_k": top_k,
-            "missing_offsets": result.missing_offsets,
-        },
-    )
-    return result
+    levels, complete = observed_levels(data.train, data.dictionary), complete_columns(data.train)
+    rates = training_missing_rates(data.train, data.dictionary.modelled_columns) if calibrate_missing else None
+
+    results = []
+    for number, seed in enumerate(synthesis_seeds(random_state, int(n_syntheses)), start=1):
+        result = sample(
+            model, tokenizer, data.dictionary, n_samples, batch_size=batch_size,
+            settings=DecodingSettings(temperature=temperature, top_k=top_k), max_batches=max_batches,
+            random_state=seed, progress=progress, conditions=conditions, training_levels=levels,
+            complete_columns=complete, missing_rates=rates,
+        )
+        if len(result.seeds) > SYNTHESIS_SEED_STRIDE:
+            raise SamplingError(
+                f"synthesis {number} used {len(result.seeds)} batches, more than the seed stride "
+                f"{SYNTHESIS_SEED_STRIDE}; raise batch_size or lower n_samples"
+            )
+        paths.synthesis(number).parent.mkdir(parents=True, exist_ok=True)
+        result.synthetic.to_parquet(paths.synthesis(number))
+        results.append(result)
+        logger.info("Synthesis %d of %d: %d rows, seed %d", number, n_syntheses, len(result.synthetic), seed)
+
+    _remove_stale_syntheses(paths, len(results))
+    results[0].synthetic.to_parquet(paths.synthetic)
+    results[0].synthetic.to_csv(paths.synthetic_csv, index=False)
+    if model_fingerprint(paths.model_dir) != fingerprint:
+        raise SamplingError(f"the model files in {paths.model_dir} changed while sampling; sample again")
+    write_json(paths.step_results("sampling"), sampling_figures(results, random_state, fingerprint,
+                                                                temperature, top_k))
+    return results
+
+
+def _remove_stale_syntheses(paths: RunPaths, n_syntheses: int) -> None:
+    """Delete synthesis files numbered above ``n_syntheses`` left by an earlier run with a larger m."""
+    number = n_syntheses + 1
+    while paths.synthesis(number).is_file():
+        paths.synthesis(number).unlink()
+        number += 1
+
+
+def sampling_figures(results, random_state, fingerprint, temperature, top_k) -> dict:
+    """Return the figures of ``results/sampling.json``: totals over the syntheses, then one entry each."""
+    from collections import Counter
+
+    seconds = sum(result.seconds for result in results)
+    n_generated = sum(result.n_generated for result in results)
+    n_valid = sum(result.n_valid for result in results)
+    n_returned = min(len(result.synthetic) for result in results)
+    rejections = sum((Counter(result.rejections) for result in results), Counter())
+    return {
+        "n_syntheses": len(results),
+        "synthesis_seeds": synthesis_seeds(random_state, len(results)),
+        "model_fingerprint": fingerprint,
+        "n_requested": results[0].n_requested,
+        "n_returned": n_returned,
+        "n_generated": n_generated,
+        "n_valid": n_valid,
+        "valid_rate": n_valid / n_generated if n_generated else None,
+        "seconds": seconds,
+        "rows_per_second": sum(len(result.synthetic) for result in results) / seconds if seconds else None,
+        "rejections": dict(rejections),
+        "temperature": temperature,
+        "top_k": top_k,
+        "syntheses": [
+            {
+                "synthesis": number,
+                "random_state": seed,
+                "path": f"syntheses/synthetic_{number}.parquet",
+                "n_returned": len(result.synthetic),
+                "n_generated": result.n_generated,
+                "valid_rate": result.valid_rate,
+                "seconds": result.seconds,
+                "batch_seeds": result.seeds,
+                "missing_offsets": result.missing_offsets,
+            }
+            for number, (seed, result) in enumerate(
+                zip(synthesis_seeds(random_state, len(results)), results), start=1
+            )
+        ],
+    }
+
+
+def sample_synthetic(run_dir, n_samples=None, batch_size=256, temperature=1.0, top_k=0, max_batches=None,
+                     random_state=0, progress=False, conditions=None):
+    """Sample one synthetic table from the run's model: :func:`sample_syntheses` with one synthesis.
+
+    Returns
+    -------
+    synthlib.sampling.SamplingResult
+    """
+    return sample_syntheses(run_dir, 1, n_samples, batch_size, temperature, top_k, max_batches, random_state,
+                            progress, conditions)[0]
+
+
+def load_syntheses(run_dir) -> list:
+    """Read the run's syntheses in order.
+
+    A run sampled before syntheses were numbered has only ``synthetic.parquet``, which is returned alone.
+    """
+    paths = RunPaths(run_dir)
+    tables = []
+    while paths.synthesis(len(tables) + 1).is_file():
+        tables.append(pd.read_parquet(paths.synthesis(len(tables) + 1)))
+    if not tables and paths.synthetic.is_file():
+        tables.append(pd.read_parquet(paths.synthetic))
+    return tables
 
 
 def check_synthetic(run_dir) -> pd.DataFrame:
@@ -283,6 +397,18 @@ def check_synthetic(run_dir) -> pd.DataFrame:
     paths = RunPaths(run_dir)
     dictionary = read_dictionary(paths.dictionary)
     return load_table(paths.synthetic_csv, dictionary)
+
+
+def check_syntheses(run_dir) -> list:
+    """Validate every saved synthesis against the run's dictionary, and raise on any invalid value.
+
+    Returns
+    -------
+    list of pandas.DataFrame
+        The validated syntheses, in order.
+    """
+    dictionary = read_dictionary(RunPaths(run_dir).dictionary)
+    return [validate_table(table, dictionary) for table in load_syntheses(run_dir)]
 
 
 def default_outcome(dictionary: DataDictionary) -> str | None:
@@ -379,12 +505,34 @@ def evaluate_privacy(run_dir, max_rows=None, random_state=0) -> PrivacyReport:
 
 @dataclass(frozen=True)
 class ReplicationReport:
-    """The same regression fitted on real and synthetic data, and their comparison."""
+    """The clinical analyses fitted on real data, on the syntheses and on anonymized tables.
+
+    Attributes
+    ----------
+    real_fit, synthetic_fit : synthlib.replication.FitResult
+        The default analysis fitted on the real training split, and its fits on the syntheses
+        combined with Reiter's rules.
+    comparison : pandas.DataFrame
+        :func:`synthlib.replication.compare_fits` of those two fits, with the truth for a simulated cohort.
+    summary : dict
+        Headline figures of the default analysis, as written to ``results/replication.json``.
+    analyses : dict of str to synthlib.replication_verdict.AnalysisReplication
+        Every analysis by name, the default first.
+    ml : synthlib.ml_replication.MLReplication or None
+        The machine-learning replication of the default outcome, None when it could not run.
+    """
 
     real_fit: object
     synthetic_fit: object
     comparison: pd.DataFrame
     summary: dict
+    analyses: dict = field(default_factory=dict)
+    ml: object = None
+
+    @property
+    def default(self):
+        """The default analysis (an ``AnalysisReplication``)."""
+        return next(iter(self.analyses.values()))
 
 
 def default_formula(dictionary: DataDictionary) -> str:
@@ -431,16 +579,6 @@ def true_model(run_dir, formula=None) -> dict | None:
     return next((model for model in models if "".join(model["formula"].split()) == requested), None)
 
 
-def add_truth(comparison: pd.DataFrame, truth: dict) -> pd.DataFrame:
-    """Add the true coefficient of each term and whether each 95% CI covers it."""
-    comparison = comparison.copy()
-    comparison["truth"] = comparison["term"].map(truth["coefficients"])
-    for side in ("real", "synthetic"):
-        covers = (comparison[f"ci_low_{side}"] <= comparison["truth"]) & (comparison["truth"] <= comparison[f"ci_high_{side}"])
-        comparison[f"{side}_ci_covers_truth"] = covers.where(comparison["truth"].notna())
-    return comparison
-
-
 def truth_coverage(comparison: pd.DataFrame) -> dict:
     """Return the share of non-intercept terms whose real and synthetic 95% CIs cover the truth."""
     rows = comparison[(comparison["term"] != "Intercept") & comparison["truth"].notna()]
@@ -450,30 +588,134 @@ def truth_coverage(comparison: pd.DataFrame) -> dict:
     }
 
 
-def replicate(run_dir, formula=None, family=None) -> ReplicationReport:
-    """Fit ``formula`` on the training split and on the synthetic table and compare the coefficients.
+def load_anonymized_tables(run_dir) -> dict:
+    """Return the run's anonymized tables by name, or an empty dict when synthlib has no anonymize module."""
+    import importlib
 
-    For a simulated cohort, a null ``formula`` or ``family`` takes the simulator's main true
-    model, and the comparison gains the true coefficients and whether each interval covers them.
-    Otherwise the defaults are :func:`default_formula` and a logistic model. Results are written
-    to ``results/replication.json``.
+    try:
+        anonymize = importlib.import_module("synthlib.anonymize")
+    except ModuleNotFoundError as error:
+        if error.name != "synthlib.anonymize":
+            raise
+        return {}
+    return dict(anonymize.load_anonymized(run_dir))
+
+
+def _analysis_specs(run_dir, dictionary, formula, family, event, analyses) -> list:
+    """Return the analyses to run, the default first, each with its true model or None."""
+    truth = true_model(run_dir, formula)
+    default = {
+        "name": "default",
+        "formula": formula or (truth["formula"] if truth else default_formula(dictionary)),
+        "family": family or (truth["family"] if truth else "logistic"),
+        "event": event,
+        "truth": truth,
+    }
+    specs = [default]
+    for spec in analyses or ():
+        spec_truth = true_model(run_dir, spec["formula"])
+        if spec_truth is not None and spec_truth["family"] != spec["family"]:
+            spec_truth = None
+        specs.append({"event": None, **spec, "truth": spec_truth})
+    return specs
+
+
+def _ml_replication(data: RunData, syntheses, analysis, random_state):
+    """Run the machine-learning replication of the default analysis's outcome, or return None with a warning."""
+    import warnings
+
+    from synthlib.exceptions import SynthlibError, SynthlibWarning
+    from synthlib.ml_replication import OUTCOME_TYPES, ml_replication
+    from synthlib.replication import _formula_columns
+
+    fit = analysis.real_fit
+    outcome, predictors = _formula_columns(fit.formula, data.train.columns)
+    if fit.family == "cox" or data.dictionary.column(outcome).type not in OUTCOME_TYPES:
+        return None
+    try:
+        return ml_replication(
+            data.train, syntheses, data.holdout, outcome, data.dictionary, features=predictors,
+            random_state=random_state,
+        )
+    except SynthlibError as error:
+        warnings.warn(f"the machine-learning replication was skipped: {error}", SynthlibWarning, stacklevel=3)
+        return None
+
+
+def replicate(run_dir, formula=None, family=None, event=None, analyses=None, random_state=0,
+              anonymized=None) -> ReplicationReport:
+    """Fit each analysis on the training split, on every synthesis and on anonymized tables, and judge it.
+
+    The default analysis is ``formula`` with ``family`` (and ``event`` for a Cox model). For a simulated
+    cohort a null ``formula`` or ``family`` takes the simulator's main true model, and the comparison
+    gains the true coefficients and whether each interval covers them. Otherwise the defaults are
+    :func:`default_formula` and a logistic model. ``analyses`` adds more models, each a mapping with
+    ``name``, ``formula``, ``family`` and, for a Cox model, ``event``. Each analysis is replicated by
+    :func:`synthlib.replication_verdict.replicate_analysis`, and the default analysis's outcome also by
+    :func:`synthlib.ml_replication.ml_replication` (models trained on the syntheses, tested on the
+    holdout). Results are written to ``results/replication.json``.
+
+    Parameters
+    ----------
+    anonymized : dict of str to pandas.DataFrame, optional
+        Anonymized tables; None reads them with :func:`load_anonymized_tables`.
+
+    Raises
+    ------
+    SynthlibError
+        If the run has no synthetic table yet.
     """
-    from synthlib import replication
+    from synthlib.exceptions import SynthlibError
+    from synthlib.replication_verdict import add_truth, analysis_figures, replicate_analysis
 
     data = load_run(run_dir)
-    truth = true_model(run_dir, formula)
-    formula = formula or (truth["formula"] if truth else default_formula(data.dictionary))
-    family = family or (truth["family"] if truth else "logistic")
-    real_fit = replication.fit_model(data.train, formula, family)
-    synthetic_fit = replication.fit_model(data.synthetic, formula, family)
-    comparison = replication.compare_fits(real_fit, synthetic_fit)
-    summary = replication.replication_summary(comparison, include_intercept=False)
-    if truth is not None:
-        comparison = add_truth(comparison, truth)
+    syntheses = load_syntheses(run_dir)
+    if not syntheses:
+        raise SynthlibError(f"no synthetic table in {run_dir}; run the sampling step first")
+    anonymized = load_anonymized_tables(run_dir) if anonymized is None else anonymized
+    results = {}
+    for spec in _analysis_specs(run_dir, data.dictionary, formula, family, event, analyses):
+        results[spec["name"]] = replicate_analysis(
+            data.train, syntheses, spec["formula"], spec["family"], event=spec["event"], anonymized=anonymized,
+            truth=spec["truth"], name=spec["name"],
+        )
+    default = results["default"]
+    ml = _ml_replication(data, syntheses, default, random_state)
+
+    summary = {**analysis_figures(default), "n_syntheses": len(syntheses)}
+    comparison = default.comparison
+    if default.truth is not None:
         summary.update(truth_coverage(comparison))
-    write_json(
-        RunPaths(run_dir).step_results("replication"),
-        {**summary, "formula": formula, "family": family, "n_real": real_fit.n, "n_synthetic": synthetic_fit.n,
-         "coefficients": comparison.to_dict("records")},
-    )
-    return ReplicationReport(real_fit, synthetic_fit, comparison, summary)
+        with_syntheses = add_truth(default.per_fit[default.per_fit["dataset"] == "synthetic"], default.truth)
+        summary["truth_coverage_syntheses"] = truth_coverage(with_syntheses)["truth_coverage_synthetic"]
+    write_json(RunPaths(run_dir).step_results("replication"), replication_results(default, results, ml, summary))
+    return ReplicationReport(default.real_fit, default.combined_fit, comparison, summary, results, ml)
+
+
+def replication_results(default, analyses: dict, ml, summary: dict) -> dict:
+    """Return the content of ``results/replication.json``: the default analysis's figures, then every analysis."""
+    from synthlib.replication_verdict import analysis_figures, truth_coverage as fit_truth_coverage
+
+    return {
+        **summary,
+        "formula": default.real_fit.formula,
+        "family": default.real_fit.family,
+        "n_real": default.real_fit.n,
+        "n_synthetic": default.combined_fit.n,
+        "coefficients": default.comparison.to_dict("records"),
+        "analyses": {
+            name: {
+                "formula": analysis.real_fit.formula,
+                "family": analysis.real_fit.family,
+                "event": analysis.real_fit.event,
+                "verdicts": analysis.verdicts.to_dict("records"),
+                "figures": analysis_figures(analysis),
+                "agreement": analysis.agreement.to_dict("records"),
+                "combined": analysis.combined_fit.coefficients.to_dict("records"),
+                "truth_coverage": fit_truth_coverage(analysis).to_dict("records"),
+                "failures": analysis.failures,
+            }
+            for name, analysis in analyses.items()
+        },
+        "ml": ml.figures() if ml is not None else None,
+    }

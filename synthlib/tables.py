@@ -87,6 +87,21 @@ def training_table(run_dir) -> pd.DataFrame:
     return value_table({k: results.get(k) for k in keys})
 
 
+def syntheses_table(results, seeds) -> pd.DataFrame:
+    """Return one row per synthesis: its seed, rows, valid-row rate and sampling time."""
+    return pd.DataFrame(
+        {
+            "seed": list(seeds),
+            "rows returned": [len(result.synthetic) for result in results],
+            "rows generated": [result.n_generated for result in results],
+            "valid-row rate": [round(result.valid_rate, 4) for result in results],
+            "sampling seconds": [round(result.seconds, 1) for result in results],
+            "batches": [len(result.seeds) for result in results],
+        },
+        index=pd.RangeIndex(1, len(results) + 1, name="synthesis"),
+    )
+
+
 def sampling_table(result) -> pd.DataFrame:
     """Return the headline figures of a :class:`synthlib.sampling.SamplingResult`."""
     figures = {
@@ -138,7 +153,11 @@ def comparison_table(report: ReplicationReport) -> pd.DataFrame:
 
 
 def _intervals(low: pd.Series, high: pd.Series) -> list:
-    return [f"[{a:.3f}, {b:.3f}]" if pd.notna(a) and pd.notna(b) else "" for a, b in zip(low, high)]
+    def bound(value):
+        # Reiter's intervals with few degrees of freedom can be astronomically wide.
+        return f"{value:.3f}" if abs(value) < 1e4 else f"{value:.2e}"
+
+    return [f"[{bound(a)}, {bound(b)}]" if pd.notna(a) and pd.notna(b) else "" for a, b in zip(low, high)]
 
 
 def fit_table(report: ReplicationReport) -> pd.DataFrame:
@@ -151,5 +170,98 @@ def fit_table(report: ReplicationReport) -> pd.DataFrame:
 
 
 def replication_table(report: ReplicationReport) -> pd.DataFrame:
-    """Return the replication summary (intercept excluded) as a one-column table."""
-    return value_table(report.summary)
+    """Return the replication summary of the default analysis (intercept excluded) as a one-column table."""
+    return value_table({k: v for k, v in report.summary.items() if not isinstance(v, (dict, list))})
+
+
+def analysis_table(analysis) -> pd.DataFrame:
+    """Return the summary of one analysis per dataset: fits, mean agreement figures and the verdict."""
+    from synthlib.replication_verdict import analysis_figures
+
+    columns = {"real": {"fits": 1, "rows per fit": analysis.real_fit.n}}
+    for dataset in analysis.verdicts["dataset"]:
+        figures = analysis_figures(analysis, dataset)
+        if dataset == "synthetic":
+            n_fits, n_rows = len(analysis.synthetic_fits), analysis.combined_fit.n
+        else:
+            n_fits, n_rows = 1, analysis.anonymized_fits[dataset.removeprefix("anonymized: ")].n
+        figures = {k: v for k, v in figures.items() if k != "key_predictors"}
+        columns[dataset] = {"fits": n_fits, "rows per fit": n_rows, **figures}
+    rows = list(columns[analysis.verdicts["dataset"].iloc[0]])
+    table = pd.DataFrame({label: pd.Series(figures, dtype=object) for label, figures in columns.items()}).loc[rows]
+    return table.map(lambda v: "" if v is None or v != v else (round(v, 3) if isinstance(v, float) else v))
+
+
+def agreement_table(analysis, dataset: str = "synthetic") -> pd.DataFrame:
+    """Return the per-coefficient agreement of one dataset with the real fit, and each verdict."""
+    block = analysis.agreement[analysis.agreement["dataset"] == dataset]
+    table = pd.DataFrame({
+        "real estimate": block["estimate_real"].to_numpy(),
+        "mean estimate": block["estimate_mean"].to_numpy(),
+        "fits": block["n_fits"].to_numpy(),
+        "mean CI overlap": block["mean_ci_overlap"].to_numpy(),
+        "sign agrees": block["sign_agreement"].to_numpy(),
+        "significance agrees": block["significance_agreement"].to_numpy(),
+        "conclusion agrees": block["conclusion_agreement"].to_numpy(),
+        "attenuation": block["attenuation_ratio"].to_numpy(),
+        "standardized difference": block["std_difference"].to_numpy(),
+        "verdict": block["verdict"].fillna("").to_numpy(),
+    }, index=pd.Index(block["term"], name="term"))
+    return table.round(3)
+
+
+def key_predictor_table(analysis) -> pd.DataFrame:
+    """Return, per key predictor (strongest real effect first), the figures that summary.json carries."""
+    from synthlib.replication_verdict import analysis_figures
+
+    figures = analysis_figures(analysis)["key_predictors"]
+    table = pd.DataFrame.from_dict(figures, orient="index")
+    table.index.name = "term"
+    return table.rename(columns={
+        "mean_ci_overlap": "mean CI overlap", "sign_agreement": "sign agreement", "attenuation_ratio": "attenuation",
+    }).round(3)
+
+
+def combined_table(analysis) -> pd.DataFrame:
+    """Return the combined inference over the syntheses: Reiter's rules and the simple-synthesis variance."""
+    combined = analysis.combined_fit.coefficients
+    table = pd.DataFrame({
+        "q_bar": combined["estimate"].to_numpy(),
+        "b_m": combined["between_variance"].to_numpy(),
+        "u_bar": combined["within_variance"].to_numpy(),
+        "T_f": combined["reiter_variance"].to_numpy(),
+        "T_f adjusted": combined["variance_adjusted"].to_numpy(),
+        "nu_f": combined["df"].to_numpy(),
+        "95% CI (Reiter)": _intervals(combined["ci_low"], combined["ci_high"]),
+        "T_s (simple)": combined["simple_variance"].to_numpy(),
+        "95% CI (simple)": _intervals(analysis.simple_fit.coefficients["ci_low"],
+                                      analysis.simple_fit.coefficients["ci_high"]),
+    }, index=pd.Index(combined["term"], name="term"))
+    return table.round(4)
+
+
+def verdict_table(report: ReplicationReport) -> pd.DataFrame:
+    """Return the verdict of every analysis on every dataset, and of the machine-learning replication."""
+    rows = []
+    for name, analysis in report.analyses.items():
+        for row in analysis.verdicts.to_dict("records"):
+            rows.append({"analysis": f"{name} ({analysis.real_fit.family})", **row})
+    table = pd.DataFrame(rows).astype(object)
+    if report.ml is not None:
+        ml_row = {"analysis": f"machine learning ({report.ml.outcome})", "dataset": "synthetic",
+                  "verdict": report.ml.verdict}
+        table = pd.concat([table, pd.DataFrame([ml_row], dtype=object)], ignore_index=True).fillna("")
+    return table.set_index(["analysis", "dataset"])
+
+
+def ml_scores_table(ml) -> pd.DataFrame:
+    """Return the holdout score of the real-trained and of each synthetic-trained model."""
+    return ml.scores.set_index("trained_on").rename(columns={"score": ml.metric}).round(4)
+
+
+def ml_ranking_table(ml) -> pd.DataFrame:
+    """Return the predictors ranked by permutation importance in the real-trained model."""
+    return ml.ranking.set_index("feature").rename(columns={
+        "importance_real": "importance (real-trained)", "importance_synthetic": "importance (synthetic-trained, mean)",
+        "rank_real": "rank (real)", "rank_synthetic": "rank (synthetic)",
+    }).round(4)

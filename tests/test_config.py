@@ -98,6 +98,7 @@ def test_cli_reports_config_error(tmp_path, caplog):
         ({"training": {"memorisation_check_alpha": 1.5}}, "training.memorisation_check_alpha must be below 1, got 1.5"),
         ({"training": {"save_total_limit": 0}}, "training.save_total_limit must be a whole number at least 1, got 0"),
         ({"training": {"keep_checkpoints": 1}}, "training.keep_checkpoints must be true or false, got 1"),
+        ({"sampling": {"calibrate_missing": "no"}}, "sampling.calibrate_missing must be true or false, got 'no'"),
     ],
 )
 def test_invalid_values_rejected(mapping, message):
