@@ -52,6 +52,10 @@ class DisclosureError(SynthlibError, RuntimeError):
     """An executed notebook or a book page shows a row of the real input."""
 
 
+class PrivacyAttackError(SynthlibError, RuntimeError):
+    """A privacy attack could not run as requested (too few queries, a missing package)."""
+
+
 class SynthlibWarning(UserWarning):
     """Base class of synthlib warnings."""
 

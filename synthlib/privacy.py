@@ -1,19 +1,9 @@
-"""Distance-based privacy checks: distance to closest record, exact copies and NNDR.
+"""Distance-based privacy checks: distance to closest record, exact copies, NNDR and membership inference.
 
-Every check rests on one mixed-type distance between rows, the range-normalised
-distance that SDMetrics uses for its DCR metrics (``sdmetrics.single_table.privacy``,
-version 0.32). For each column:
-
-* numeric, integer and date columns contribute ``min(|x - y| / range, 1)``, where
-  ``range`` is ``max - min`` of that column in the reference data. A column whose
-  range is zero (or that is entirely missing) contributes 0 when ``x == y`` and 1
-  otherwise.
-* categorical and binary columns contribute 0 when the values are equal, else 1.
-* missing values: exactly one side missing contributes 1, both sides missing 0,
-  whatever the column type.
-
-The distance between two rows is the mean over the columns, so it lies in [0, 1],
-and it is 0 exactly when the two rows agree on every column (missing equal to missing).
+Every check compares rows with the mixed-type, range-normalised distance of
+:mod:`synthlib.distance`, whose docstring defines it and states how missing values count:
+exactly one side missing contributes 1 on that column, both sides missing 0. A missing
+value is therefore one more value of the column, in every figure of this module.
 """
 
 from __future__ import annotations
@@ -23,41 +13,34 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
+from sklearn.metrics import roc_auc_score
 
 from .artifacts import json_number
+from .distance import (
+    DEFAULT_CHUNK_SIZE,
+    NeighbourResult,
+    _encode_tables,
+    _resolve_columns,
+    distance_matrix,
+    nearest_neighbours,
+)
 from .exceptions import ConfigError, DataValidationError, IncomputableMetricWarning
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_CHUNK_SIZE = 1000
-"""Rows per block on each side. One block pair takes ``8 * chunk_size**2`` bytes (8 MB)."""
-
-_RANGE_TYPES = ("numeric", "integer", "date")
-
-
-@dataclass(frozen=True, eq=False)
-class NeighbourResult:
-    """Nearest reference rows of each query row under the mixed-type distance.
-
-    Attributes
-    ----------
-    distance : numpy.ndarray
-        Distance from each query row to its closest reference row (the DCR).
-    second_distance : numpy.ndarray
-        Distance to the second-closest reference row, NaN when the reference has one row.
-    index : numpy.ndarray
-        Position (not label) of the closest reference row. Ties go to the lowest position,
-        so ``reference.index[result.index]`` gives the labels.
-    columns : tuple of str
-        Columns the distance was computed on.
-    """
-
-    distance: np.ndarray
-    second_distance: np.ndarray
-    index: np.ndarray
-    columns: tuple
-
+__all__ = [
+    "DCRResult",
+    "MembershipInferenceResult",
+    "NeighbourResult",
+    "distance_matrix",
+    "distance_to_closest_record",
+    "exact_match_rate",
+    "membership_inference",
+    "nearest_neighbours",
+    "nndr",
+    "overfitting_protection",
+    "privacy_summary",
+]
 
 @dataclass(frozen=True, eq=False)
 class DCRResult:
@@ -82,6 +65,9 @@ class DCRResult:
         ``n_train / (n_train + n_holdout)``: the share expected of rows drawn from the
         real distribution independently of the training rows. Compare the share with
         this figure, not with 0.5, unless train and holdout have equal size.
+    overfitting_protection : float
+        :func:`overfitting_protection` of the share: 1 when synthetic rows are no closer
+        to train than expected, 0 when every one of them is closer to train.
     n_synthetic, n_train, n_holdout : int
         Row counts.
     """
@@ -95,272 +81,10 @@ class DCRResult:
     p05_holdout_to_train: float
     share_closer_to_train: float
     expected_share_closer_to_train: float
+    overfitting_protection: float
     n_synthetic: int
     n_train: int
     n_holdout: int
-
-
-# --------------------------------------------------------------------------- encoding
-
-
-def _resolve_columns(dictionary, columns, tables: dict) -> list:
-    """Return the columns to compare and check that every table contains them."""
-    names = list(dictionary.modelled_columns if columns is None else columns)
-    if not names:
-        raise ConfigError("no columns to compare: the data dictionary declares no modelled column")
-    for name in names:
-        dictionary.column(name)  # raises KeyError naming the known columns
-
-    problems = []
-    for label, table in tables.items():
-        missing = [name for name in names if name not in table.columns]
-        if missing:
-            problems.append(
-                f"the {label} table lacks column(s) {', '.join(map(repr, missing))}; "
-                "pass tables validated against the same data dictionary"
-            )
-    if problems:
-        raise DataValidationError(problems)
-    return names
-
-
-def _numeric_values(series: pd.Series, spec, label: str) -> np.ndarray:
-    """Convert a numeric, integer or date column to float64 with NaN for missing values.
-
-    Dates become seconds since 1970-01-01, so ranges and differences are in seconds.
-    """
-    try:
-        if spec.type == "date":
-            stamps = pd.to_datetime(series).to_numpy(dtype="datetime64[ns]")
-            values = stamps.astype("int64").astype(np.float64) / 1e9
-            values[np.isnat(stamps)] = np.nan
-            return values
-        return pd.to_numeric(series).to_numpy(dtype=np.float64, na_value=np.nan)
-    except (TypeError, ValueError) as error:
-        raise DataValidationError(
-            [
-                f"column {spec.name!r} of the {label} table is declared {spec.type} but "
-                f"could not be read as one ({error}); validate the table against its dictionary"
-            ]
-        ) from None
-
-
-def _category_codes(series_list: list) -> list:
-    """Encode categorical columns of several tables as float codes on the union of their values.
-
-    Equal values get equal codes in every table, and missing values become NaN.
-    """
-    combined = pd.concat([s.astype(object) for s in series_list], ignore_index=True)
-    codes, _ = pd.factorize(combined, use_na_sentinel=True)
-    codes = codes.astype(np.float64)
-    codes[codes < 0] = np.nan
-    bounds = np.cumsum([0] + [len(s) for s in series_list])
-    return [codes[bounds[i] : bounds[i + 1]] for i in range(len(series_list))]
-
-
-def _encode_tables(tables: dict, dictionary, names: list) -> dict:
-    """Encode each table once as a float matrix whose columns follow ``names``."""
-    matrices = {label: np.empty((len(t), len(names))) for label, t in tables.items()}
-    for j, name in enumerate(names):
-        spec = dictionary.column(name)
-        if spec.type in _RANGE_TYPES:
-            for label, table in tables.items():
-                matrices[label][:, j] = _numeric_values(table[name], spec, label)
-        else:
-            coded = _category_codes([table[name] for table in tables.values()])
-            for label, codes in zip(tables, coded):
-                matrices[label][:, j] = codes
-
-    for matrix in matrices.values():
-        # Data exported from R mark missing values with a signalling NaN (0x7FF00000000007A2),
-        # which makes numpy warn on every subtraction, so store the quiet NaN instead.
-        matrix[np.isnan(matrix)] = np.nan
-    return matrices
-
-
-def _column_scales(ranges_from: np.ndarray, dictionary, names: list) -> np.ndarray:
-    """Return each column's range, where 0 marks a column compared by equality."""
-    scales = np.zeros(len(names))
-    for j, name in enumerate(names):
-        if dictionary.column(name).type not in _RANGE_TYPES:
-            continue
-        observed = ranges_from[:, j][~np.isnan(ranges_from[:, j])]
-        if observed.size:
-            width = float(observed.max() - observed.min())
-            scales[j] = width if np.isfinite(width) else 0.0
-    return scales
-
-
-# --------------------------------------------------------------------------- distances
-
-
-def _block_distance(query: np.ndarray, reference: np.ndarray, scales: np.ndarray) -> np.ndarray:
-    """Return the (len(query), len(reference)) matrix of mixed-type row distances."""
-    total = np.zeros((query.shape[0], reference.shape[0]))
-    for j, scale in enumerate(scales):
-        diff = np.abs(query[:, j, None] - reference[None, :, j])
-        if scale > 0:
-            # fmin returns the non-NaN argument, so one missing side contributes 1.
-            total += np.fmin(diff / scale, 1.0)
-        else:
-            # NaN != 0 is True, so one missing side contributes 1 here too.
-            total += diff != 0
-        query_missing = np.isnan(query[:, j])
-        reference_missing = np.isnan(reference[:, j])
-        if query_missing.any() and reference_missing.any():
-            # Both sides missing added 1 above, but the rule gives 0.
-            total -= query_missing[:, None] & reference_missing[None, :]
-    return total / len(scales)
-
-
-def _merge_two_smallest(best, second, best_index, block: np.ndarray, offset: int):
-    """Fold one block of distances into the running two smallest distances per query row.
-
-    Ties keep the earlier reference row: ``argmin`` picks the first position inside a
-    block and a later block replaces the best only when strictly smaller.
-    """
-    rows = np.arange(block.shape[0])
-    block_index = block.argmin(axis=1)
-    block_best = block[rows, block_index]
-    block[rows, block_index] = np.inf
-    block_second = block.min(axis=1)
-
-    improves = block_best < best
-    new_second = np.where(improves, np.minimum(best, block_second), np.minimum(second, block_best))
-    new_best = np.where(improves, block_best, best)
-    new_index = np.where(improves, block_index + offset, best_index)
-    return new_best, new_second, new_index
-
-
-def _check_chunk_size(chunk_size) -> int:
-    is_integer = isinstance(chunk_size, (int, np.integer)) and not isinstance(chunk_size, bool)
-    if not is_integer or chunk_size < 1:
-        raise ConfigError(f"chunk_size must be a positive integer, got {chunk_size!r}")
-    return int(chunk_size)
-
-
-def _nearest(query: np.ndarray, reference: np.ndarray, scales: np.ndarray, chunk_size: int):
-    """Return the two smallest distances and the nearest position for each query row."""
-    n_query = query.shape[0]
-    distance = np.empty(n_query)
-    second = np.empty(n_query)
-    index = np.empty(n_query, dtype=np.int64)
-
-    for start in range(0, n_query, chunk_size):
-        stop = min(start + chunk_size, n_query)
-        best = np.full(stop - start, np.inf)
-        runner_up = np.full(stop - start, np.inf)
-        best_index = np.zeros(stop - start, dtype=np.int64)
-        for offset in range(0, reference.shape[0], chunk_size):
-            reference_block = reference[offset : offset + chunk_size]
-            block = _block_distance(query[start:stop], reference_block, scales)
-            best, runner_up, best_index = _merge_two_smallest(
-                best, runner_up, best_index, block, offset
-            )
-        distance[start:stop] = best
-        second[start:stop] = runner_up
-        index[start:stop] = best_index
-
-    # Distances never exceed 1, so inf only remains when the reference has a single row.
-    second[np.isinf(second)] = np.nan
-    return distance, second, index
-
-
-def _prepare(query, reference, dictionary, columns, ranges_from):
-    """Encode the query, reference and range tables and return matrices, scales and names."""
-    tables = {"query": query, "reference": reference}
-    if ranges_from is not None:
-        tables["ranges_from"] = ranges_from
-    names = _resolve_columns(dictionary, columns, tables)
-    if len(reference) == 0:
-        raise DataValidationError(["the reference table has no rows; distances need at least one"])
-
-    matrices = _encode_tables(tables, dictionary, names)
-    scales = _column_scales(matrices.get("ranges_from", matrices["reference"]), dictionary, names)
-    return matrices["query"], matrices["reference"], scales, names
-
-
-def distance_matrix(query, reference, dictionary, columns=None, ranges_from=None) -> np.ndarray:
-    """Compute all mixed-type distances between the rows of two tables.
-
-    The distance is defined in this module's docstring. The full matrix takes
-    ``8 * len(query) * len(reference)`` bytes: use :func:`nearest_neighbours` on large tables.
-
-    Parameters
-    ----------
-    query, reference : pandas.DataFrame
-        Tables typed by ``dictionary``.
-    dictionary : DataDictionary
-        Declares each column's type.
-    columns : sequence of str, optional
-        Columns to compare; defaults to ``dictionary.modelled_columns``.
-    ranges_from : pandas.DataFrame, optional
-        Table whose column ranges scale the numeric differences; defaults to ``reference``.
-
-    Returns
-    -------
-    numpy.ndarray
-        Array of shape ``(len(query), len(reference))`` with values in [0, 1].
-    """
-    query_matrix, reference_matrix, scales, _ = _prepare(
-        query, reference, dictionary, columns, ranges_from
-    )
-    return _block_distance(query_matrix, reference_matrix, scales)
-
-
-def nearest_neighbours(
-    query, reference, dictionary, columns=None, ranges_from=None, chunk_size=DEFAULT_CHUNK_SIZE
-) -> NeighbourResult:
-    """Find the closest and second-closest reference row of every query row.
-
-    Rows are compared with the mixed-type distance of this module's docstring. Both
-    tables are processed in blocks of ``chunk_size`` rows, so memory stays near
-    ``8 * chunk_size**2`` bytes whatever the table sizes, and the results do not depend
-    on ``chunk_size``.
-
-    Parameters
-    ----------
-    query, reference : pandas.DataFrame
-        Tables typed by ``dictionary``; ``reference`` needs at least one row.
-    dictionary : DataDictionary
-        Declares each column's type.
-    columns : sequence of str, optional
-        Columns to compare; defaults to ``dictionary.modelled_columns``.
-    ranges_from : pandas.DataFrame, optional
-        Table whose column ranges scale the numeric differences; defaults to ``reference``.
-    chunk_size : int, default 1000
-        Rows per block on each side.
-
-    Returns
-    -------
-    NeighbourResult
-        Distances to the closest and second-closest reference rows and the closest row's position.
-
-    Raises
-    ------
-    DataValidationError
-        If a table lacks one of the columns, a column cannot be read as its declared
-        type, or ``reference`` is empty.
-
-    References
-    ----------
-    SDMetrics, ``DCRBaselineProtection`` and ``DCROverfittingProtection``
-    (https://docs.sdv.dev/sdmetrics), whose per-column distance this reproduces.
-    """
-    chunk_size = _check_chunk_size(chunk_size)
-    query_matrix, reference_matrix, scales, names = _prepare(
-        query, reference, dictionary, columns, ranges_from
-    )
-    distance, second, index = _nearest(query_matrix, reference_matrix, scales, chunk_size)
-    logger.debug(
-        "nearest neighbours of %d rows among %d on %d columns",
-        len(query),
-        len(reference),
-        len(names),
-    )
-    return NeighbourResult(
-        distance=distance, second_distance=second, index=index, columns=tuple(names)
-    )
 
 
 # --------------------------------------------------------------------------- metrics
@@ -373,6 +97,43 @@ def _summarise(values: np.ndarray, statistic: str) -> float:
     if statistic == "median":
         return float(np.median(values))
     return float(np.percentile(values, 5))
+
+
+def overfitting_protection(share_closer_to_train: float, expected_share: float) -> float:
+    """Score how far synthetic rows avoid sitting closer to train than to holdout.
+
+    The score is ``min((1 - share) / (1 - expected_share), 1)``. With train and holdout of
+    equal size, ``expected_share`` is 0.5 and the score equals SDMetrics'
+    ``DCROverfittingProtection``, ``min(2 * (1 - share), 1)``. Dividing by
+    ``1 - expected_share`` instead of 0.5 keeps the score at 1 for rows independent of the
+    training rows whatever the split, where SDMetrics would give about 0.4 with an 80/20 split.
+
+    Parameters
+    ----------
+    share_closer_to_train : float
+        Share of synthetic rows strictly closer to train than to holdout.
+    expected_share : float
+        ``n_train / (n_train + n_holdout)``, in [0, 1).
+
+    Returns
+    -------
+    float
+        Score in [0, 1], higher is better: 1 when the share is at most the expected share,
+        0 when every synthetic row is closer to train. NaN when the share is NaN.
+
+    Raises
+    ------
+    ConfigError
+        If ``expected_share`` is not in [0, 1).
+    """
+    if not 0.0 <= expected_share < 1.0:
+        raise ConfigError(
+            f"expected_share must be in [0, 1), got {expected_share!r}; "
+            "it is n_train / (n_train + n_holdout) with at least one holdout row"
+        )
+    if np.isnan(share_closer_to_train):
+        return float("nan")
+    return float(min((1.0 - share_closer_to_train) / (1.0 - expected_share), 1.0))
 
 
 def _dcr_result(neighbours: dict, n_train: int, n_holdout: int) -> DCRResult:
@@ -390,6 +151,7 @@ def _dcr_result(neighbours: dict, n_train: int, n_holdout: int) -> DCRResult:
             stacklevel=3,
         )
         share = float("nan")
+    expected = n_train / (n_train + n_holdout)
 
     return DCRResult(
         synthetic_to_train=synthetic_to_train,
@@ -400,7 +162,8 @@ def _dcr_result(neighbours: dict, n_train: int, n_holdout: int) -> DCRResult:
         p05_synthetic_to_train=_summarise(synthetic_to_train, "5th percentile"),
         p05_holdout_to_train=_summarise(holdout_to_train, "5th percentile"),
         share_closer_to_train=share,
-        expected_share_closer_to_train=n_train / (n_train + n_holdout),
+        expected_share_closer_to_train=expected,
+        overfitting_protection=overfitting_protection(share, expected),
         n_synthetic=int(synthetic_to_train.size),
         n_train=n_train,
         n_holdout=n_holdout,
@@ -526,6 +289,99 @@ def nndr(
     return _distance_ratio(neighbours.distance, neighbours.second_distance)
 
 
+@dataclass(frozen=True, eq=False)
+class MembershipInferenceResult:
+    """Outcome of the distance-based membership inference attack.
+
+    Attributes
+    ----------
+    auc : float
+        Area under the ROC curve of the attack score ``-DCR``, with train rows (members) as
+        the positive class. 0.5 means the attacker does no better than a coin toss; 1 means
+        every train row is closer to the released table than every holdout row.
+    member_distance, non_member_distance : numpy.ndarray
+        Distance from each train row and each holdout row to its closest released row.
+    n_members, n_non_members : int
+        Row counts of train and holdout.
+    """
+
+    auc: float
+    member_distance: np.ndarray
+    non_member_distance: np.ndarray
+    n_members: int
+    n_non_members: int
+
+
+def _membership_auc(member_distance: np.ndarray, non_member_distance: np.ndarray) -> float:
+    """Return the AUC of ``-distance`` with members as the positive class; ties count one half."""
+    labels = np.concatenate([np.ones(member_distance.size), np.zeros(non_member_distance.size)])
+    scores = -np.concatenate([member_distance, non_member_distance])
+    return float(roc_auc_score(labels, scores))
+
+
+def membership_inference(
+    synthetic, train, holdout, dictionary, columns=None, chunk_size=DEFAULT_CHUNK_SIZE
+) -> MembershipInferenceResult:
+    """Score a distance-based membership inference attack on a released table.
+
+    The attacker holds the released table (synthetic or anonymized) and a candidate real
+    row, and guesses that the row was in the training data when the released table holds
+    a row close to it. The attack score of a row is minus its distance to the closest
+    released row. Train rows are the members, holdout rows the non-members, and the
+    attack is scored by its AUC, so no threshold has to be chosen. Distances follow this
+    module's docstring, with numeric columns scaled by the ranges of ``train``.
+
+    Parameters
+    ----------
+    synthetic : pandas.DataFrame
+        Released table typed by ``dictionary``, at least one row: synthetic rows, or an
+        anonymized version of ``train``.
+    train, holdout : pandas.DataFrame
+        Members and non-members, at least one row each.
+    dictionary : DataDictionary
+        Declares each column's type.
+    columns : sequence of str, optional
+        Columns the attacker compares; defaults to ``dictionary.modelled_columns``.
+    chunk_size : int, default 1000
+        Rows per block on each side of the nearest-neighbour search.
+
+    Returns
+    -------
+    MembershipInferenceResult
+        The AUC and the distances behind it.
+
+    Raises
+    ------
+    DataValidationError
+        If a table is empty or lacks a column.
+
+    References
+    ----------
+    Chen, Yu, Zhang and Fritz, "GAN-Leaks: A Taxonomy of Membership Inference Attacks
+    against Generative Models", ACM CCS 2020 (arXiv:1909.03935): the full black-box attack
+    scores a query by its distance to the closest generated sample.
+    """
+    for label, table in (("synthetic", synthetic), ("train", train), ("holdout", holdout)):
+        if len(table) == 0:
+            raise DataValidationError(
+                [f"the {label} table has no rows; membership inference needs at least one {label} row"]
+            )
+    searches = {}
+    for label, query in (("members", train), ("non_members", holdout)):
+        searches[label] = nearest_neighbours(
+            query, synthetic, dictionary, columns=columns, ranges_from=train, chunk_size=chunk_size
+        ).distance
+    auc = _membership_auc(searches["members"], searches["non_members"])
+    logger.info("membership inference AUC %.3f (%d members, %d non-members)", auc, len(train), len(holdout))
+    return MembershipInferenceResult(
+        auc=auc,
+        member_distance=searches["members"],
+        non_member_distance=searches["non_members"],
+        n_members=len(train),
+        n_non_members=len(holdout),
+    )
+
+
 def _row_keys(matrix: np.ndarray) -> list:
     """Return one hashable key per row; NaN equals NaN and -0.0 equals 0.0."""
     canonical = np.where(np.isnan(matrix), np.nan, matrix + 0.0)
@@ -595,7 +451,9 @@ def privacy_summary(
     """Compute the headline distance-based privacy figures, ready for ``json.dump``.
 
     Holdout figures sit beside the synthetic ones as the baseline of real rows the
-    generator never saw. NaN and infinite figures are written as None.
+    generator never saw. NaN and infinite figures are written as None. ``synthetic`` may
+    be any released table, such as an anonymized version of ``train``, so that both kinds
+    of release get the same figures.
 
     Parameters
     ----------
@@ -614,11 +472,20 @@ def privacy_summary(
         Keys ``dcr_synthetic_train_median``, ``dcr_synthetic_train_p05``,
         ``dcr_holdout_train_median``, ``dcr_holdout_train_p05``,
         ``share_closer_to_train``, ``expected_share_closer_to_train``,
-        ``exact_match_rate``, ``exact_match_rate_holdout``, ``nndr_synthetic_median``,
-        ``nndr_holdout_median``, ``n_synthetic``, ``n_train``, ``n_holdout``.
+        ``overfitting_protection``, ``membership_inference_auc``, ``exact_match_rate``,
+        ``exact_match_rate_holdout``, ``nndr_synthetic_median``, ``nndr_holdout_median``,
+        ``n_synthetic``, ``n_train``, ``n_holdout``. ``membership_inference_auc`` is None
+        when ``synthetic`` has no rows.
     """
     neighbours = _search_all(synthetic, train, holdout, dictionary, columns, chunk_size)
     dcr = _dcr_result(neighbours, n_train=len(train), n_holdout=len(holdout))
+    if len(synthetic):
+        membership = membership_inference(
+            synthetic, train, holdout, dictionary, columns=columns, chunk_size=chunk_size
+        )
+        membership_auc = membership.auc
+    else:
+        membership_auc = float("nan")
 
     nndr_synthetic = _distance_ratio(
         neighbours["synthetic_to_train"].distance, neighbours["synthetic_to_train"].second_distance
@@ -634,6 +501,8 @@ def privacy_summary(
         "dcr_holdout_train_p05": dcr.p05_holdout_to_train,
         "share_closer_to_train": dcr.share_closer_to_train,
         "expected_share_closer_to_train": dcr.expected_share_closer_to_train,
+        "overfitting_protection": dcr.overfitting_protection,
+        "membership_inference_auc": membership_auc,
         "exact_match_rate": exact_match_rate(synthetic, train, dictionary, columns=columns),
         "exact_match_rate_holdout": exact_match_rate(holdout, train, dictionary, columns=columns),
         "nndr_synthetic_median": _median_or_nan(nndr_synthetic),

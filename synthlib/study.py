@@ -10,11 +10,13 @@ from __future__ import annotations
 import logging
 import shutil
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import pandas as pd
 
 from synthlib.artifacts import RunPaths, write_json
 from synthlib.dictionary import DataDictionary, read_dictionary, write_dictionary
+from synthlib.exceptions import ConfigError
 from synthlib.validation import load_table, validate_table
 
 logger = logging.getLogger(__name__)
@@ -484,7 +486,7 @@ class PrivacyReport:
 
 
 def evaluate_privacy(run_dir, max_rows=None, random_state=0) -> PrivacyReport:
-    """Compute distances to closest record, the exact-match rate and NNDR; write ``results/privacy.json``.
+    """Compute DCR, overfitting protection, membership inference, exact matches and NNDR; write ``results/privacy.json``.
 
     Parameters
     ----------
@@ -501,6 +503,90 @@ def evaluate_privacy(run_dir, max_rows=None, random_state=0) -> PrivacyReport:
     summary = privacy.privacy_summary(synthetic, data.train, data.holdout, data.dictionary)
     write_json(RunPaths(run_dir).step_results("privacy"), summary)
     return PrivacyReport(dcr=dcr, summary=summary)
+
+
+def _capped(table: pd.DataFrame, max_rows, random_state) -> pd.DataFrame:
+    if max_rows is None or len(table) <= max_rows:
+        return table
+    return table.sample(n=max_rows, random_state=random_state).reset_index(drop=True)
+
+
+def synthetic_releases(run_dir, other_runs=(), max_rows=None, random_state=0) -> dict:
+    """Return the synthetic tables of a run and of ``other_runs``, labelled ``synthetic (<run folder>)``.
+
+    Other runs must share the run's training split, so that all tables face the same attacks.
+    """
+    data = load_run(run_dir)
+    releases = {}
+    for folder in (run_dir, *other_runs):
+        other = data if folder == run_dir else load_run(folder)
+        if not other.train.equals(data.train):
+            raise ConfigError(f"run {folder} has another training split than {run_dir}; compare runs of one split only")
+        releases[f"synthetic ({Path(folder).name})"] = _capped(other.synthetic, max_rows, random_state)
+    return releases
+
+
+@dataclass(frozen=True)
+class PrivacyUtilityReport:
+    """Anonymized copies of the training split and every release on the privacy-utility plane."""
+
+    anonymization: pd.DataFrame
+    points: pd.DataFrame
+    verdict: dict
+
+
+def evaluate_privacy_utility(run_dir, settings=None, other_runs=(), max_rows=None, random_state=0) -> PrivacyUtilityReport:
+    """Anonymize the training split, score it beside the synthetic tables and write ``results/privacy_utility.json``.
+
+    ``settings`` defaults to :data:`synthlib.anonymize.DEFAULT_SETTINGS`. The anonymized tables
+    are written to ``anonymized/`` (read them with :func:`synthlib.anonymize.load_anonymized`);
+    ``max_rows`` caps the synthetic tables only.
+    """
+    from synthlib import anonymize, tradeoff
+
+    data = load_run(run_dir)
+    settings = anonymize.DEFAULT_SETTINGS if settings is None else settings
+    results = anonymize.anonymize_all(data.train, data.dictionary, settings, random_state=random_state)
+    report = anonymize.anonymization_report(results)
+    anonymize.write_anonymized(results, run_dir, report)
+    points = tradeoff.privacy_utility_points(
+        synthetic_releases(run_dir, other_runs, max_rows, random_state),
+        {name: result.table for name, result in results.items()},
+        data.train, data.holdout, data.dictionary, random_state,
+    )
+    verdict = tradeoff.compare_methods(points)
+    write_json(RunPaths(run_dir).step_results("privacy_utility"), {
+        "points": tradeoff.compact_points(points), "verdict": verdict,
+        "anonymization": anonymize.report_records(report), "scores": points.to_dict("records"),
+    })
+    return PrivacyUtilityReport(report, points, verdict)
+
+
+def evaluate_anonymeter(run_dir, seeds=(0, 1, 2), n_attacks=500, max_rows=None, random_state=0):
+    """Run Anonymeter on the synthetic and anonymized tables; write ``results/anonymeter.json``.
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        :func:`synthlib.attacks.summarise_anonymeter` per release, with a ``release`` column;
+        None when the ``anonymeter`` package is not installed.
+    """
+    from synthlib import attacks
+    from synthlib.anonymize import load_anonymized
+
+    path = RunPaths(run_dir).step_results("anonymeter")
+    if not attacks.anonymeter_available():
+        write_json(path, {"available": False})
+        return None
+    data = load_run(run_dir)
+    releases = {**synthetic_releases(run_dir, (), max_rows, random_state), **load_anonymized(run_dir)}
+    summaries = []
+    for label, table in releases.items():
+        runs = attacks.anonymeter_risks(table, data.train, data.holdout, data.dictionary, seeds=seeds, n_attacks=n_attacks)
+        summaries.append(attacks.summarise_anonymeter(runs).assign(release=label))
+    summary = pd.concat(summaries, ignore_index=True)
+    write_json(path, {"available": True, "seeds": list(seeds), "n_attacks": n_attacks, "risks": summary.to_dict("records")})
+    return summary
 
 
 @dataclass(frozen=True)

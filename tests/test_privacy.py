@@ -1,4 +1,4 @@
-"""Tests of synthlib.privacy and synthlib.plots.privacy."""
+"""Tests of synthlib.privacy, synthlib.distance, synthlib.attacks and synthlib.plots.privacy."""
 
 import json
 import warnings
@@ -12,19 +12,29 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
+from synthlib.attacks import (  # noqa: E402
+    anonymeter_available,
+    anonymeter_risks,
+    attribute_inference,
+    safe_column_names,
+    summarise_anonymeter,
+)
 from synthlib.dictionary import ColumnSpec, DataDictionary  # noqa: E402
 from synthlib.exceptions import (  # noqa: E402
     ConfigError,
     DataValidationError,
     IncomputableMetricWarning,
+    PrivacyAttackError,
 )
 from synthlib.plots.privacy import plot_dcr  # noqa: E402
 from synthlib.privacy import (  # noqa: E402
     distance_matrix,
     distance_to_closest_record,
     exact_match_rate,
+    membership_inference,
     nearest_neighbours,
     nndr,
+    overfitting_protection,
     privacy_summary,
 )
 
@@ -420,3 +430,274 @@ def test_plot_dcr_invalid_kind():
     result = distance_to_closest_record(train, train, train, MIXED)
     with pytest.raises(ConfigError, match="kind"):
         plot_dcr(result, kind="violin")
+
+
+# ---------------------------------------------------------------- hand-computed DCR on four rows
+
+AGE_SEX = DataDictionary(
+    name="age_sex",
+    columns=(ColumnSpec("age", "numeric", decimals=0), ColumnSpec("sex", "categorical", levels=("F", "M"))),
+)
+
+
+def _age_sex(age, sex):
+    return pd.DataFrame({"age": np.array(age, dtype=float), "sex": pd.Categorical(sex, categories=("F", "M"))})
+
+
+def test_dcr_four_rows_hand_computed():
+    # Ages are scaled by the train range, 80 - 40 = 40; each distance averages 2 columns.
+    train = _age_sex([40, 50, 60, 80], ["F", "M", "F", "M"])
+    synthetic = _age_sex([40, 45, 70, np.nan], ["F", "M", "F", "M"])
+    result = distance_to_closest_record(synthetic, train, train, AGE_SEX)
+    # (40 F) copies a row; (45 M) is 5/40 from (50 M); (70 F) is 10/40 from (60 F);
+    # (missing M) differs from (50 M) and (80 M) on age only, which counts 1.
+    expected = [0.0, (5 / 40) / 2, (10 / 40) / 2, (1 + 0) / 2]
+    np.testing.assert_allclose(result.synthetic_to_train, expected)
+    assert result.median_synthetic_to_train == pytest.approx((0.0625 + 0.125) / 2)
+    assert result.p05_synthetic_to_train == pytest.approx(0.15 * 0.0625)
+
+
+# ---------------------------------------------------------------- engines
+
+@pytest.mark.parametrize("chunk_size", [1, 7, 1000])
+def test_numba_and_numpy_engines_agree(chunk_size):
+    pytest.importorskip("numba")
+    query = _random_table(120, random_state=30)
+    reference = pd.concat([_random_table(90, random_state=31), query.iloc[:5]], ignore_index=True)
+    fast = nearest_neighbours(query, reference, MIXED, chunk_size=chunk_size, engine="numba")
+    slow = nearest_neighbours(query, reference, MIXED, chunk_size=chunk_size, engine="numpy")
+    assert np.array_equal(fast.distance, slow.distance)
+    assert np.array_equal(fast.second_distance, slow.second_distance, equal_nan=True)
+    assert np.array_equal(fast.index, slow.index)
+
+
+def test_nearest_neighbours_invalid_engine(query, reference):
+    with pytest.raises(ConfigError, match="engine"):
+        nearest_neighbours(query, reference, MIXED, engine="gpu")
+
+
+# ---------------------------------------------------------------- overfitting protection
+
+def test_overfitting_protection_equal_split_matches_sdmetrics():
+    # SDMetrics DCROverfittingProtection: min(2 * (1 - share), 1)
+    assert overfitting_protection(0.7, 0.5) == pytest.approx(0.6)
+    assert overfitting_protection(0.4, 0.5) == 1.0
+
+
+def test_overfitting_protection_uses_expected_share():
+    assert overfitting_protection(0.8, 0.8) == pytest.approx(1.0)
+    assert overfitting_protection(0.9, 0.8) == pytest.approx(0.5)
+    assert overfitting_protection(1.0, 0.8) == 0.0
+
+
+def test_overfitting_protection_nan_share():
+    assert np.isnan(overfitting_protection(float("nan"), 0.5))
+
+
+@pytest.mark.parametrize("expected", [1.0, -0.1, 2.0])
+def test_overfitting_protection_invalid_expected(expected):
+    with pytest.raises(ConfigError, match="expected_share"):
+        overfitting_protection(0.5, expected)
+
+
+@pytest.mark.parametrize("n_train, n_holdout", [(400, 400), (600, 200)])
+def test_overfitting_protection_unrelated_table_near_one(n_train, n_holdout):
+    train = _random_table(n_train, random_state=32)
+    holdout = _random_table(n_holdout, random_state=33)
+    unrelated = _random_table(800, random_state=34)
+    result = distance_to_closest_record(unrelated, train, holdout, MIXED)
+    assert result.overfitting_protection > 0.9
+
+
+def test_overfitting_protection_copy_is_zero():
+    train = _random_table(100, random_state=35)
+    result = distance_to_closest_record(train.copy(), train, _random_table(100, random_state=36), MIXED)
+    assert result.overfitting_protection == 0.0
+
+
+# ---------------------------------------------------------------- membership inference
+
+def test_membership_inference_copy_of_train_auc_near_one():
+    train = _random_table(200, random_state=37)
+    holdout = _random_table(200, random_state=38)
+    result = membership_inference(train.copy(), train, holdout, MIXED)
+    assert result.auc > 0.99
+    assert np.all(result.member_distance == 0)
+
+
+def test_membership_inference_independent_table_near_half():
+    train = _random_table(300, random_state=39)
+    holdout = _random_table(300, random_state=40)
+    result = membership_inference(_random_table(300, random_state=41), train, holdout, MIXED)
+    assert abs(result.auc - 0.5) < 0.08
+
+
+def test_membership_inference_copy_of_holdout_auc_near_zero():
+    train = _random_table(150, random_state=42)
+    holdout = _random_table(150, random_state=43)
+    assert membership_inference(holdout.copy(), train, holdout, MIXED).auc < 0.01
+
+
+def test_membership_inference_hand_computed():
+    # Member distances 0 and 0.25, non-member 0.125: one of two pairs ranked right.
+    train = _age_sex([40, 80], ["F", "F"])
+    holdout = _age_sex([50], ["F"])
+    release = _age_sex([40, 60], ["F", "F"])
+    result = membership_inference(release, train, holdout, AGE_SEX)
+    np.testing.assert_allclose(result.member_distance, [0.0, 0.25])
+    np.testing.assert_allclose(result.non_member_distance, [0.125])
+    assert result.auc == pytest.approx(0.5)
+
+
+def test_membership_inference_empty_release_raises(reference):
+    with pytest.raises(DataValidationError, match="synthetic table has no rows"):
+        membership_inference(reference.iloc[:0], reference, reference, MIXED)
+
+
+def test_privacy_summary_has_attack_figures():
+    train = _random_table(80, random_state=44)
+    summary = privacy_summary(train.copy(), train, _random_table(80, random_state=45), MIXED)
+    assert summary["membership_inference_auc"] > 0.99
+    assert summary["overfitting_protection"] == 0.0
+
+
+# ---------------------------------------------------------------- attribute inference
+
+ROLES = DataDictionary(
+    name="roles",
+    columns=(
+        ColumnSpec("age", "integer", role="quasi_identifier"),
+        ColumnSpec("sex", "categorical", levels=("F", "M"), role="quasi_identifier"),
+        ColumnSpec("bmi", "numeric", decimals=1, role="quasi_identifier"),
+        ColumnSpec("diabetes", "binary", role="sensitive"),
+        ColumnSpec("ldl", "numeric", decimals=1),
+    ),
+)
+
+
+def _roles_table(n_rows, random_state):
+    rng = np.random.default_rng(random_state)
+    age = rng.integers(40, 80, n_rows)
+    diabetes = pd.Series(pd.array(rng.binomial(1, 0.3, n_rows), dtype="Int64")).mask(rng.random(n_rows) < 0.05)
+    return pd.DataFrame({
+        "age": pd.array(age, dtype="Int64"),
+        "sex": pd.Categorical(rng.choice(["F", "M"], n_rows), categories=("F", "M")),
+        "bmi": rng.normal(27, 4, n_rows).round(1),
+        "diabetes": diabetes,
+        "ldl": rng.normal(3, 1, n_rows).round(1),
+    })
+
+
+def test_attribute_inference_copy_of_train_has_risk():
+    train, holdout = _roles_table(300, 50), _roles_table(300, 51)
+    result = attribute_inference(train.copy(), train, holdout, ROLES)
+    row = result.columns.set_index("column").loc["diabetes"]
+    assert row["accuracy_members"] > row["accuracy_non_members"]
+    assert result.risk > 0.5
+
+
+def test_attribute_inference_independent_release_low_risk():
+    train, holdout = _roles_table(300, 52), _roles_table(300, 53)
+    result = attribute_inference(_roles_table(300, 54), train, holdout, ROLES)
+    assert result.risk < 0.15
+
+
+def test_attribute_inference_baseline_is_majority_class():
+    train, holdout = _roles_table(200, 55), _roles_table(200, 56)
+    release = train.assign(diabetes=pd.array([0] * 200, dtype="Int64"))
+    row = attribute_inference(release, train, holdout, ROLES).columns.iloc[0]
+    # Guessing 0 for everyone is right on the train rows whose value is 0.
+    assert row["accuracy_baseline"] == pytest.approx((train["diabetes"] == 0).sum() / 200)
+
+
+def test_attribute_inference_numeric_secret():
+    train, holdout = _roles_table(200, 57), _roles_table(200, 58)
+    result = attribute_inference(train.copy(), train, holdout, ROLES, sensitive=["ldl"])
+    assert result.columns.iloc[0]["task"] == "regression"
+    assert 0.0 <= result.risk <= 1.0
+
+
+def test_attribute_inference_seeded():
+    train, holdout = _roles_table(150, 59), _roles_table(150, 60)
+    release = _roles_table(150, 61)
+    first = attribute_inference(release, train, holdout, ROLES, random_state=3).columns
+    second = attribute_inference(release, train, holdout, ROLES, random_state=3).columns
+    pd.testing.assert_frame_equal(first, second)
+
+
+def test_attribute_inference_needs_sensitive_role():
+    plain = DataDictionary("plain", (ColumnSpec("age", "integer", role="quasi_identifier"),))
+    table = pd.DataFrame({"age": pd.array([50, 60], dtype="Int64")})
+    with pytest.raises(ConfigError, match="role: sensitive"):
+        attribute_inference(table, table, table, plain)
+
+
+def test_attribute_inference_role_overlap_raises():
+    train = _roles_table(20, 62)
+    with pytest.raises(ConfigError, match="both quasi-identifier and sensitive"):
+        attribute_inference(train, train, train, ROLES, sensitive=["age"])
+
+
+# ---------------------------------------------------------------- Anonymeter wrapper
+
+QUOTED = DataDictionary(
+    name="quoted",
+    columns=(
+        ColumnSpec("sbp (mmHg)", "numeric", decimals=0, role="quasi_identifier"),
+        ColumnSpec("ldl-c", "numeric", decimals=1, role="quasi_identifier"),
+        ColumnSpec("age group", "categorical", levels=("young", "old"), role="quasi_identifier"),
+        ColumnSpec("smoker", "binary", role="sensitive"),
+    ),
+)
+
+
+def _quoted_table(n_rows, random_state):
+    rng = np.random.default_rng(random_state)
+    return pd.DataFrame({
+        "sbp (mmHg)": rng.normal(140, 15, n_rows).round(),
+        "ldl-c": rng.normal(3, 1, n_rows).round(1),
+        "age group": pd.Categorical(rng.choice(["young", "old"], n_rows), categories=("young", "old")),
+        "smoker": pd.array(rng.binomial(1, 0.3, n_rows), dtype="Int64"),
+    })
+
+
+def test_safe_column_names_are_identifiers():
+    names = safe_column_names(["sbp (mmHg)", "ldl-c", "class", "age group"])
+    assert all(name.isidentifier() for name in names.values())
+    assert len(set(names.values())) == 4
+
+
+@pytest.mark.skipif(anonymeter_available(), reason="anonymeter is installed")
+def test_anonymeter_missing_package_raises():
+    table = _quoted_table(30, 70)
+    with pytest.raises(PrivacyAttackError, match="anonymeter==1.1.0"):
+        anonymeter_risks(table, table, table, QUOTED)
+
+
+def test_anonymeter_same_seed_same_risk():
+    pytest.importorskip("anonymeter")
+    train, holdout, release = _quoted_table(300, 71), _quoted_table(300, 72), _quoted_table(300, 73)
+    first = anonymeter_risks(release, train, holdout, QUOTED, seeds=(5,), n_attacks=50)
+    second = anonymeter_risks(release, train, holdout, QUOTED, seeds=(5,), n_attacks=50)
+    # The linkability baseline is drawn by Anonymeter from an unseeded generator, so compare risks only.
+    pd.testing.assert_series_equal(first["risk"], second["risk"])
+
+
+def test_anonymeter_names_with_spaces_and_hyphens():
+    pytest.importorskip("anonymeter")
+    train, holdout, release = _quoted_table(300, 74), _quoted_table(300, 75), _quoted_table(300, 76)
+    runs = anonymeter_risks(release, train, holdout, QUOTED, seeds=(0, 1), n_attacks=50)
+    assert set(runs["attack"]) == {"singling_out_multivariate", "linkability", "inference"}
+    assert runs.loc[runs["attack"] == "inference", "secret"].unique().tolist() == ["smoker"]
+    summary = summarise_anonymeter(runs)
+    assert (summary["n_seeds"] == 2).all()
+    assert (summary["risk_sd"] >= 0).all()
+
+
+def test_anonymeter_query_shortfall_raises():
+    pytest.importorskip("anonymeter")
+    train, holdout, release = _quoted_table(40, 77), _quoted_table(40, 78), _quoted_table(40, 79)
+    with pytest.raises(PrivacyAttackError, match="singling-out"):
+        anonymeter_risks(
+            release, train, holdout, QUOTED, seeds=(0,), n_attacks=5000, singling_out_modes=("univariate",)
+        )

@@ -68,3 +68,59 @@ def plot_dcr(dcr_result, kind="ecdf", bins=30, show_medians=True, ax=None):
     ax.set_ylabel("cumulative share of rows" if kind == "ecdf" else "density")
     ax.legend(frameon=False)
     return fig
+
+
+_KIND_STYLES = {"synthetic": ("o", "C0"), "anonymized": ("s", "C1")}
+
+
+def plot_privacy_utility(points, risks=("membership_inference_auc", "attribute_inference_risk"),
+                         utility="quality_score", axes=None):
+    """Plot each release as a point: a privacy risk across, a utility score up.
+
+    Synthetic releases are blue circles and anonymized ones orange squares, each labelled.
+    Points up and to the left are better. On a membership inference panel a dotted line
+    marks AUC 0.5, the attacker who only guesses.
+
+    Parameters
+    ----------
+    points : pandas.DataFrame
+        Output of :func:`synthlib.tradeoff.privacy_utility_points`.
+    risks : sequence of str
+        One panel per risk, keys of :data:`synthlib.tradeoff.RISKS`.
+    utility : str, default "quality_score"
+        A key of :data:`synthlib.tradeoff.UTILITIES`.
+    axes : sequence of matplotlib.axes.Axes, optional
+        One per risk; a new figure is created when omitted.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure, without a title (the book adds a caption).
+    """
+    from ..tradeoff import RISKS, UTILITIES
+
+    unknown = [risk for risk in risks if risk not in RISKS]
+    if unknown or utility not in UTILITIES:
+        raise ConfigError(f"risks must be among {list(RISKS)} and utility among {list(UTILITIES)}; "
+                          f"got risks={list(risks)}, utility={utility!r}")
+    if axes is None:
+        fig = Figure(figsize=(5 * len(risks), 4), layout="constrained")
+        axes = fig.subplots(1, len(risks), sharey=True, squeeze=False)[0]
+    else:
+        fig = axes[0].figure
+
+    for ax, risk in zip(axes, risks):
+        for kind, (marker, colour) in _KIND_STYLES.items():
+            rows = points[(points["kind"] == kind) & points[risk].notna() & points[utility].notna()]
+            ax.scatter(rows[risk], rows[utility], marker=marker, color=colour, label=kind, zorder=3)
+            for _, row in rows.iterrows():
+                ax.annotate(row["label"], (row[risk], row[utility]), textcoords="offset points",
+                            xytext=(4, 4), fontsize=8)
+        if risk == "membership_inference_auc":
+            ax.axvline(0.5, color="grey", linestyle=":", linewidth=1)
+        # Room for the labels of the points at the right edge.
+        ax.margins(x=0.15)
+        ax.set_xlabel(f"{RISKS[risk]} (lower is better)")
+    axes[0].set_ylabel(f"{UTILITIES[utility]} (higher is better)")
+    axes[0].legend(frameon=False)
+    return fig
