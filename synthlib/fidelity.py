@@ -3,9 +3,11 @@
 Column and pair metrics follow the definitions of SDMetrics 0.32 (``KSComplement``,
 ``TVComplement``, ``CorrelationSimilarity``, ``ContingencySimilarity`` and the single-table
 ``QualityReport``), so scores can be set beside published SDMetrics numbers. Where a function
-departs from SDMetrics, its docstring describes the difference. The model-based checks, a
-real-versus-synthetic classifier (detection) and train-on-synthetic, test-on-real utility (TSTR),
-are in :mod:`synthlib.utility`; :data:`METRIC_INFOS` declares the metrics of both modules.
+departs from SDMetrics, its docstring describes the difference. The other metrics of the
+fidelity report are in :mod:`synthlib.marginals` (distances and tests per column),
+:mod:`synthlib.association` (pairs of columns), :mod:`synthlib.propensity` (pMSE) and
+:mod:`synthlib.utility` (detection and train-on-synthetic, test-on-real utility).
+:func:`synthlib.fidelity_report.describe_metrics` lists the declarations of all of them.
 
 Every function takes typed tables (see :func:`synthlib.validation.validate_table`) and a data
 dictionary. Inputs on which a score is undefined (an empty column, a constant column) give NaN
@@ -18,27 +20,30 @@ import itertools
 import logging
 import math
 import sys
-import warnings
 from collections import Counter
-from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 from scipy.stats import ks_2samp, pearsonr, spearmanr
 from scipy.stats.contingency import association
 
-from .exceptions import ConfigError, IncomputableMetricWarning
+from .exceptions import ConfigError
 from .metrics import (
     CONTINUOUS_TYPES,
     DISCRETE_TYPES,
+    CorrelationMatrices,
     MetricInfo,
     MetricResult,
+    _check_choice,
     _check_columns,
+    _column_states,
+    _constant_reason,
     _datetime_ns,
+    _missing_rates,
     _numeric_values,
     _warn_incomputable,
+    _warn_summary,
 )
-from .utility import DETECTION, TSTR_UTILITY
 
 logger = logging.getLogger(__name__)
 
@@ -46,14 +51,6 @@ KS_DECIMALS = sys.float_info.dig - 1
 """Decimals kept before the KS test (14 on IEEE doubles), as SDMetrics does to absorb float noise."""
 TV_PSEUDO_COUNT = 1e-6
 """Real count given to a category seen only in the synthetic column (SDMetrics ``get_frequencies``)."""
-
-
-class CorrelationMatrices(NamedTuple):
-    """Correlation matrices of the real and synthetic tables, and synthetic minus real."""
-
-    real: pd.DataFrame
-    synthetic: pd.DataFrame
-    difference: pd.DataFrame
 
 
 KS_COMPLEMENT = MetricInfo(
@@ -86,40 +83,11 @@ QUALITY_SCORE = MetricInfo(
 )
 METRIC_INFOS = (
     KS_COMPLEMENT, TV_COMPLEMENT, COLUMN_SHAPES, CORRELATION_SIMILARITY, CONTINGENCY_SIMILARITY,
-    CORRELATION_DIFFERENCE, QUALITY_SCORE, DETECTION, TSTR_UTILITY,
+    CORRELATION_DIFFERENCE, QUALITY_SCORE,
 )
 
 
-def describe_metrics() -> pd.DataFrame:
-    """Return one row per metric of this module and :mod:`synthlib.utility`: name, goal, range, extremes."""
-    return pd.DataFrame([info.__dict__ for info in METRIC_INFOS])
-
-
 # ---------------------------------------------------------------- helpers
-
-
-def _warn_summary(item_kind: str, reasons: pd.Series) -> None:
-    """Log each NaN score at DEBUG and emit one warning with their count and first names."""
-    failed = reasons.dropna()
-    for item, reason in failed.items():
-        logger.debug("%s score of %s is NaN because %s", item_kind, item, reason)
-    if failed.empty:
-        return
-
-    listed = ", ".join(str(item) for item in failed.index[:5])
-    if len(failed) > 5:
-        listed += ", ..."
-    warnings.warn(
-        f"{len(failed)} {item_kind} score(s) are NaN ({listed}); "
-        "the 'reason' column of the result explains each",
-        IncomputableMetricWarning,
-        stacklevel=3,
-    )
-
-
-def _check_choice(parameter: str, value, allowed) -> None:
-    if value not in allowed:
-        raise ConfigError(f"{parameter} is {value!r}; use one of {', '.join(map(repr, allowed))}")
 
 
 def _check_threshold(parameter: str, value) -> None:
@@ -254,8 +222,7 @@ def _column_shapes_frame(real: pd.DataFrame, synthetic: pd.DataFrame, dictionary
         else:
             metric, compute = TV_COMPLEMENT, _tv_value
         score, reason = compute(real[name], synthetic[name])
-        real_missing = real[name].isna().mean()
-        synthetic_missing = synthetic[name].isna().mean()
+        real_missing, synthetic_missing = _missing_rates(real[name], synthetic[name])
         rows.append({
             "column": name,
             "type": spec.type,
@@ -263,7 +230,7 @@ def _column_shapes_frame(real: pd.DataFrame, synthetic: pd.DataFrame, dictionary
             "score": score,
             "real_missing_rate": real_missing,
             "synthetic_missing_rate": synthetic_missing,
-            "missing_rate_difference": synthetic_missing - real_missing,
+            "missing_rate_difference": abs(synthetic_missing - real_missing),
             "reason": reason,
         })
     return pd.DataFrame(rows, columns=[
@@ -289,8 +256,9 @@ def column_shapes(real: pd.DataFrame, synthetic: pd.DataFrame, dictionary) -> pd
     -------
     pandas.DataFrame
         One row per column: ``column``, ``type``, ``metric``, ``score``, ``real_missing_rate``,
-        ``synthetic_missing_rate``, ``missing_rate_difference`` (synthetic minus real) and
-        ``reason`` (why the score is NaN, else None).
+        ``synthetic_missing_rate``, ``missing_rate_difference`` (their absolute difference, see
+        :func:`synthlib.marginals.missing_rate_difference`) and ``reason`` (why the score is NaN,
+        else None).
     """
     _check_columns(dictionary.modelled_columns, real=real, synthetic=synthetic)
     shapes = _column_shapes_frame(real, synthetic, dictionary)
@@ -311,34 +279,34 @@ def _pair_columns(real: pd.DataFrame, synthetic: pd.DataFrame, columns) -> list:
     return columns
 
 
-def _constant_reason(real: pd.DataFrame, synthetic: pd.DataFrame, columns) -> str | None:
-    """Explain why a correlation is undefined on the whole columns, checked before pairing rows."""
-    for side, table in (("real", real), ("synthetic", synthetic)):
-        for name in columns:
-            distinct = table[name].nunique()
-            if distinct == 0:
-                return f"the {side} column {name!r} has no non-missing values"
-            if distinct == 1:
-                return f"the {side} column {name!r} is constant, so its correlation is undefined"
-    return None
+def _float_arrays(table: pd.DataFrame, names) -> dict:
+    """Return each column as a float64 array with NaN for missing values (dates in nanoseconds)."""
+    return {name: _numeric_values(table[name]).to_numpy() for name in names}
 
 
-def _correlation_pair(real, synthetic, columns, method: str, threshold: float) -> dict:
+def _correlation_pair(real: dict, synthetic: dict, columns, method: str, threshold: float, reason=None) -> dict:
+    """Correlate two columns in each table, given as :func:`_float_arrays`, and score the pair.
+
+    ``reason``, from :func:`synthlib.metrics._constant_reason`, makes the pair NaN when a whole
+    column is constant or empty.
+    """
     result = {"score": math.nan, "real_correlation": math.nan, "synthetic_correlation": math.nan}
-    result["reason"] = _constant_reason(real, synthetic, columns)
-    if result["reason"]:
+    result["reason"] = reason
+    if reason:
         return result
 
     correlate = pearsonr if method == "pearson" else spearmanr
-    for side, table in (("real", real), ("synthetic", synthetic)):
-        values = pd.DataFrame({name: _numeric_values(table[name]) for name in columns}).dropna()
-        if len(values) < 2 or (values.nunique() < 2).any():
+    for side, arrays in (("real", real), ("synthetic", synthetic)):
+        first, second = arrays[columns[0]], arrays[columns[1]]
+        present = ~np.isnan(first) & ~np.isnan(second)
+        first, second = first[present], second[present]
+        if first.size < 2 or first.min() == first.max() or second.min() == second.max():
             result["reason"] = (
                 f"the {side} rows where both columns are present are fewer than two "
                 "or constant in one column"
             )
             return result
-        result[f"{side}_correlation"] = float(correlate(values.iloc[:, 0], values.iloc[:, 1])[0])
+        result[f"{side}_correlation"] = float(correlate(first, second)[0])
 
     real_correlation = result["real_correlation"]
     if threshold > 0 and abs(real_correlation) <= threshold:
@@ -388,7 +356,9 @@ def correlation_similarity(
     _check_choice("method", method, ("pearson", "spearman"))
     _check_threshold("real_correlation_threshold", real_correlation_threshold)
 
-    pair = _correlation_pair(real, synthetic, columns, method, real_correlation_threshold)
+    reason = _constant_reason(_column_states(real, columns), _column_states(synthetic, columns), columns)
+    arrays = (_float_arrays(real, columns), _float_arrays(synthetic, columns))
+    pair = _correlation_pair(*arrays, columns, method, real_correlation_threshold, reason)
     if pair["reason"]:
         subject = f"columns {columns[0]!r} and {columns[1]!r}"
         _warn_incomputable(CORRELATION_SIMILARITY, subject, pair["reason"])
@@ -424,32 +394,45 @@ def _bin_on_real_edges(real: pd.Series, synthetic: pd.Series, n_bins: int) -> tu
     )
 
 
-def _contingency_pair(real: pd.DataFrame, synthetic: pd.DataFrame, threshold: float) -> dict:
-    """Score two discrete columns from their joint relative frequencies, NaN counted as a value."""
+def _shared_codes(real: pd.Series, synthetic: pd.Series) -> tuple:
+    """Return integer codes of a discrete column shared by both tables, missing values as one more code.
+
+    The result is ``(real_codes, synthetic_codes, n_codes)``.
+    """
+    stacked = pd.concat([real, synthetic], ignore_index=True)
+    codes, uniques = pd.factorize(stacked, use_na_sentinel=False)
+    return codes[: len(real)], codes[len(real):], len(uniques)
+
+
+def _joint_counts(first: np.ndarray, second: np.ndarray, n_first: int, n_second: int) -> np.ndarray:
+    return np.bincount(first * n_second + second, minlength=n_first * n_second).reshape(n_first, n_second)
+
+
+def _contingency_pair(first: tuple, second: tuple, threshold: float) -> dict:
+    """Score two discrete columns, given as :func:`_shared_codes`, from their joint relative frequencies.
+
+    Missing values form their own cell. The sum over the cells of either table equals SDMetrics'
+    sum over the union of observed cells, because a cell seen in neither table adds 0.
+    """
     result = {"score": math.nan, "real_association": math.nan, "reason": None}
-    for side, table in (("real", real), ("synthetic", synthetic)):
-        if len(table) == 0:
+    for side, size in (("real", len(first[0])), ("synthetic", len(first[1]))):
+        if size == 0:
             result["reason"] = f"the {side} table has no rows"
             return result
 
-    columns = list(real.columns)
-    real_counts = real.groupby(columns, dropna=False, observed=True).size()
+    shape = (first[2], second[2])
+    real_counts = _joint_counts(first[0], second[0], *shape)
     if threshold > 0:
-        table = real_counts.unstack(fill_value=0)
+        table = real_counts[real_counts.sum(axis=1) > 0][:, real_counts.sum(axis=0) > 0]
         if min(table.shape) < 2:
             result["reason"] = "a real column takes a single value, so Cramer's V is undefined"
             return result
-        result["real_association"] = float(association(table.to_numpy(), method="cramer"))
+        result["real_association"] = float(association(table, method="cramer"))
         if result["real_association"] <= threshold:
             return result
 
-    real_frequencies = real_counts / len(real)
-    synthetic_counts = synthetic.groupby(columns, dropna=False, observed=True).size()
-    synthetic_frequencies = synthetic_counts / len(synthetic)
-    cells = real_frequencies.index.union(synthetic_frequencies.index, sort=False).drop_duplicates()
-    real_frequencies = real_frequencies.reindex(cells, fill_value=0)
-    synthetic_frequencies = synthetic_frequencies.reindex(cells, fill_value=0)
-    distance = float((real_frequencies - synthetic_frequencies).abs().fillna(0).sum())
+    synthetic_counts = _joint_counts(first[1], second[1], *shape)
+    distance = float(np.abs(real_counts / len(first[0]) - synthetic_counts / len(first[1])).sum())
     result["score"] = 1.0 - distance / 2.0
     return result
 
@@ -500,20 +483,17 @@ def contingency_similarity(
     if unknown:
         raise ConfigError(f"continuous_columns {unknown} are not in the pair {columns}")
 
-    real_pair, synthetic_pair = {}, {}
+    codes = []
     try:
         for name in columns:
             if name in continuous_columns:
-                binned = _bin_on_real_edges(real[name], synthetic[name], n_bins)
-                real_pair[name], synthetic_pair[name] = binned
+                codes.append(_shared_codes(*_bin_on_real_edges(real[name], synthetic[name], n_bins)))
             else:
-                real_pair[name] = _discrete_values(real[name])
-                synthetic_pair[name] = _discrete_values(synthetic[name])
+                codes.append(_shared_codes(_discrete_values(real[name]), _discrete_values(synthetic[name])))
     except _BinningError as error:
         pair = {"score": math.nan, "real_association": math.nan, "reason": str(error)}
     else:
-        real_frame, synthetic_frame = pd.DataFrame(real_pair), pd.DataFrame(synthetic_pair)
-        pair = _contingency_pair(real_frame, synthetic_frame, real_association_threshold)
+        pair = _contingency_pair(*codes, real_association_threshold)
 
     if pair["reason"]:
         subject = f"columns {columns[0]!r} and {columns[1]!r}"
@@ -586,31 +566,35 @@ def _bin_on_own_edges(values: pd.Series, n_bins: int) -> pd.Series:
 
 
 def _discretised_columns(real, synthetic, dictionary, binning: str, n_bins: int) -> tuple:
-    """Return each modelled column in discrete form per table, and the error of any that failed to bin.
+    """Return each modelled column as :func:`_shared_codes`, and the error of any that failed to bin.
 
-    The result is ``(real_discrete, synthetic_discrete, failures)``, three dicts keyed by column.
+    The result is ``(codes, failures)``, two dicts keyed by column.
     """
-    real_discrete, synthetic_discrete, failures = {}, {}, {}
+    codes, failures = {}, {}
     for name in dictionary.modelled_columns:
         try:
             if dictionary.column(name).type in DISCRETE_TYPES:
-                real_discrete[name] = _discrete_values(real[name])
-                synthetic_discrete[name] = _discrete_values(synthetic[name])
+                pair = _discrete_values(real[name]), _discrete_values(synthetic[name])
             elif binning == "per_table":
-                real_discrete[name] = _bin_on_own_edges(_numeric_values(real[name]), n_bins)
-                synthetic_discrete[name] = _bin_on_own_edges(_numeric_values(synthetic[name]), n_bins)
-            else:
-                real_discrete[name], synthetic_discrete[name] = _bin_on_real_edges(
-                    real[name], synthetic[name], n_bins
+                pair = (
+                    _bin_on_own_edges(_numeric_values(real[name]), n_bins),
+                    _bin_on_own_edges(_numeric_values(synthetic[name]), n_bins),
                 )
+            else:
+                pair = _bin_on_real_edges(real[name], synthetic[name], n_bins)
         except _BinningError as error:
             failures[name] = str(error)
-    return real_discrete, synthetic_discrete, failures
+        else:
+            codes[name] = _shared_codes(*pair)
+    return codes, failures
 
 
-def _correlation_trend_row(pair_columns, real, synthetic, threshold: float) -> dict:
+def _correlation_trend_row(pair_columns, continuous: tuple, threshold: float) -> dict:
+    """Score a pair of continuous columns; ``continuous`` is ``(real arrays, synthetic arrays, states)``."""
+    real_arrays, synthetic_arrays, states = continuous
+    reason = _constant_reason(states[0], states[1], pair_columns)
     row = {"metric": CORRELATION_SIMILARITY.name, "real_association": math.nan}
-    row.update(_correlation_pair(real, synthetic, pair_columns, "pearson", threshold))
+    row.update(_correlation_pair(real_arrays, synthetic_arrays, pair_columns, "pearson", threshold, reason))
     # Comparisons with NaN are False, so a pair whose real correlation is undefined never counts.
     strong = threshold <= 0 or abs(row["real_correlation"]) > threshold
     row["meets_threshold"] = bool(strong) and row["reason"] is None
@@ -618,7 +602,7 @@ def _correlation_trend_row(pair_columns, real, synthetic, threshold: float) -> d
 
 
 def _contingency_trend_row(pair_columns, discrete: tuple, threshold: float) -> dict:
-    real_discrete, synthetic_discrete, failures = discrete
+    codes, failures = discrete
     row = {
         "metric": CONTINGENCY_SIMILARITY.name,
         "real_correlation": math.nan,
@@ -628,9 +612,7 @@ def _contingency_trend_row(pair_columns, discrete: tuple, threshold: float) -> d
     if failed:
         row.update(score=math.nan, real_association=math.nan, reason=failed[0])
     else:
-        real_pair = pd.DataFrame({name: real_discrete[name] for name in pair_columns})
-        synthetic_pair = pd.DataFrame({name: synthetic_discrete[name] for name in pair_columns})
-        row.update(_contingency_pair(real_pair, synthetic_pair, threshold))
+        row.update(_contingency_pair(codes[pair_columns[0]], codes[pair_columns[1]], threshold))
     strong = threshold <= 0 or row["real_association"] > threshold
     row["meets_threshold"] = bool(strong) and row["reason"] is None
     return row
@@ -639,13 +621,15 @@ def _contingency_trend_row(pair_columns, discrete: tuple, threshold: float) -> d
 def _pair_trends_frame(real, synthetic, dictionary, thresholds: tuple, binning: str, n_bins: int):
     correlation_threshold, association_threshold = thresholds
     names = dictionary.modelled_columns
-    continuous = {name for name in names if dictionary.column(name).type in CONTINUOUS_TYPES}
+    continuous_names = [name for name in names if dictionary.column(name).type in CONTINUOUS_TYPES]
+    states = (_column_states(real, continuous_names), _column_states(synthetic, continuous_names))
+    continuous = (_float_arrays(real, continuous_names), _float_arrays(synthetic, continuous_names), states)
     discrete = _discretised_columns(real, synthetic, dictionary, binning, n_bins)
 
     rows = []
     for pair_columns in itertools.combinations(names, 2):
-        if set(pair_columns) <= continuous:
-            row = _correlation_trend_row(pair_columns, real, synthetic, correlation_threshold)
+        if set(pair_columns) <= set(continuous_names):
+            row = _correlation_trend_row(pair_columns, continuous, correlation_threshold)
         else:
             row = _contingency_trend_row(pair_columns, discrete, association_threshold)
         rows.append({"column_1": pair_columns[0], "column_2": pair_columns[1], **row})

@@ -1,4 +1,7 @@
-"""Metric declarations and input checks shared by :mod:`synthlib.fidelity` and :mod:`synthlib.utility`.
+"""Metric declarations and input checks shared by the fidelity and utility modules.
+
+The modules are :mod:`synthlib.fidelity`, :mod:`synthlib.marginals`, :mod:`synthlib.association`,
+:mod:`synthlib.propensity` and :mod:`synthlib.utility`.
 
 Every metric declares a :class:`MetricInfo` (name, direction, range, meaning of the extremes)
 and returns its value in a :class:`MetricResult`. A metric that is undefined on its input gives
@@ -7,13 +10,17 @@ NaN and an :class:`~synthlib.exceptions.IncomputableMetricWarning` naming the re
 
 from __future__ import annotations
 
+import logging
 import warnings
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from .exceptions import DataValidationError, IncomputableMetricWarning
+from .exceptions import ConfigError, DataValidationError, IncomputableMetricWarning
+
+logger = logging.getLogger(__name__)
 
 CONTINUOUS_TYPES = ("numeric", "integer", "date")
 DISCRETE_TYPES = ("categorical", "binary")
@@ -72,6 +79,14 @@ class MetricResult:
     breakdown: pd.DataFrame | dict
 
 
+class CorrelationMatrices(NamedTuple):
+    """Pairwise association matrices (correlation or Cramer's V) of both tables, and synthetic minus real."""
+
+    real: pd.DataFrame
+    synthetic: pd.DataFrame
+    difference: pd.DataFrame
+
+
 def _warn_incomputable(info: MetricInfo, subject: str, reason: str) -> None:
     message = f"{info.name} of {subject} is NaN because {reason}"
     warnings.warn(message, IncomputableMetricWarning, stacklevel=3)
@@ -110,3 +125,60 @@ def _numeric_values(series: pd.Series) -> pd.Series:
             "and dates datetime64"
         ])
     return series.astype("float64")
+
+
+def _warn_summary(item_kind: str, reasons: pd.Series) -> None:
+    """Log each NaN score at DEBUG and emit one warning with their count and the first five reasons."""
+    failed = reasons.dropna()
+    for item, reason in failed.items():
+        logger.debug("%s score of %s is NaN because %s", item_kind, item, reason)
+    if failed.empty:
+        return
+
+    listed = "; ".join(f"{item} because {reason}" for item, reason in failed.iloc[:5].items())
+    if len(failed) > 5:
+        listed += f"; and {len(failed) - 5} more"
+    warnings.warn(
+        f"{len(failed)} {item_kind} score(s) are NaN: {listed}. "
+        "The 'reason' column of the result explains each.",
+        IncomputableMetricWarning,
+        stacklevel=3,
+    )
+
+
+def _check_choice(parameter: str, value, allowed) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{parameter} is {value!r}; use one of {', '.join(map(repr, allowed))}")
+
+
+def _check_positive_int(parameter: str, value, minimum: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ConfigError(f"{parameter} is {value!r}; use an integer of at least {minimum}")
+
+
+def _column_states(table: pd.DataFrame, names) -> dict:
+    """Return the number of distinct non-missing values of each column, capped at 2."""
+    return {name: min(int(table[name].nunique()), 2) for name in names}
+
+
+def _constant_reason(real_states: dict, synthetic_states: dict, columns, measure: str = "correlation") -> str | None:
+    """Explain why ``measure`` of these columns is undefined, or return None.
+
+    The states are :func:`_column_states` of each table. A column without non-missing values, or
+    with a single distinct value, in either table makes a correlation or Cramer's V undefined.
+    """
+    for side, states in (("real", real_states), ("synthetic", synthetic_states)):
+        for name in columns:
+            if states[name] == 0:
+                return f"the {side} column {name!r} has no non-missing values"
+            if states[name] == 1:
+                return f"the {side} column {name!r} is constant, so its {measure} is undefined"
+    return None
+
+
+def _missing_rates(real: pd.Series, synthetic: pd.Series) -> tuple:
+    """Return the share of missing values in each column (NaN for a column of no rows)."""
+    rates = []
+    for values in (real, synthetic):
+        rates.append(float(values.isna().mean()) if len(values) else float("nan"))
+    return tuple(rates)

@@ -17,6 +17,7 @@ import pandas as pd
 from synthlib.artifacts import RunPaths, write_json
 from synthlib.dictionary import DataDictionary, read_dictionary, write_dictionary
 from synthlib.exceptions import ConfigError
+from synthlib.fidelity_report import FidelityReport, fidelity_figures
 from synthlib.validation import load_table, validate_table
 
 logger = logging.getLogger(__name__)
@@ -421,60 +422,22 @@ def default_outcome(dictionary: DataDictionary) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class FidelityReport:
-    """Fidelity and utility of a run's synthetic table against its training split."""
-
-    shapes: pd.DataFrame
-    quality: object
-    correlations: object
-    detection: object
-    utility: pd.DataFrame
-    outcome: str | None
-
-
 def evaluate_fidelity(run_dir, outcome=None, random_state=0) -> FidelityReport:
-    """Compute column shapes, the quality score, correlations, detection and TSTR utility.
+    """Compute every fidelity and utility metric of the run (see :mod:`synthlib.fidelity_report`).
 
     The synthetic table is compared with the training split; utility models are tested on the
-    holdout split. Results are written to ``results/fidelity.json``.
+    holdout split, for ``outcome`` or, when it is None, for every binary or numeric outcome of
+    the dictionary. Results are written to ``results/fidelity.json``.
     """
-    from synthlib import fidelity
-    from synthlib.utility import detection_auc, tstr_utility
+    from synthlib.fidelity_report import compute_fidelity_report
 
     data = load_run(run_dir)
-    outcome = outcome or default_outcome(data.dictionary)
-    shapes = fidelity.column_shapes(data.train, data.synthetic, data.dictionary)
-    quality = fidelity.quality_score(data.train, data.synthetic, data.dictionary)
-    correlations = fidelity.correlation_difference(data.train, data.synthetic, data.dictionary)
-    detection = detection_auc(data.train, data.synthetic, data.dictionary, random_state=random_state)
-    if outcome is not None:
-        utility = tstr_utility(
-            data.train, data.synthetic, data.holdout, outcome, data.dictionary, random_state=random_state
-        )
-    else:
-        utility = pd.DataFrame()
-    report = FidelityReport(shapes, quality, correlations, detection, utility, outcome)
+    outcomes = None if outcome is None else [outcome]
+    report = compute_fidelity_report(
+        data.train, data.synthetic, data.holdout, data.dictionary, outcomes, random_state=random_state
+    )
     write_json(RunPaths(run_dir).step_results("fidelity"), fidelity_figures(report))
     return report
-
-
-def fidelity_figures(report: FidelityReport) -> dict:
-    """Return the headline fidelity figures of a report as a JSON-ready dict."""
-    quality = report.quality.breakdown
-    return {
-        "quality_score": report.quality.value,
-        "column_shapes": quality.get("column_shapes") if isinstance(quality, dict) else None,
-        "column_pair_trends": quality.get("column_pair_trends") if isinstance(quality, dict) else None,
-        "detection_auc": report.detection.breakdown.get("mean_auc")
-        if isinstance(report.detection.breakdown, dict) else None,
-        "detection_score": report.detection.value,
-        "column_scores": dict(zip(report.shapes["column"], report.shapes["score"])),
-        "max_abs_correlation_difference": float(report.correlations.difference.abs().max().max())
-        if not report.correlations.difference.empty else None,
-        "outcome": report.outcome,
-        "utility": report.utility.to_dict("records"),
-    }
 
 
 @dataclass(frozen=True)

@@ -121,7 +121,9 @@ def fidelity_table(report: FidelityReport) -> pd.DataFrame:
     """Return the headline fidelity figures as a one-column table."""
     figures = fidelity_figures(report)
     keys = ["quality_score", "column_shapes", "column_pair_trends", "detection_auc", "detection_score",
-            "max_abs_correlation_difference"]
+            "max_abs_correlation_difference", "max_abs_cramers_v_difference", "correlation_similarity_pearson",
+            "correlation_similarity_spearman", "n_significant_variables", "pmse_cart", "s_pmse_cart", "pmse_logit",
+            "s_pmse_logit", "mean_importance_rank_agreement"]
     return value_table({k: figures[k] for k in keys})
 
 

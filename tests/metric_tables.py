@@ -58,3 +58,58 @@ def real_fixture():
 @pytest.fixture(scope="module", name="synthetic")
 def synthetic_fixture():
     return make_table(180, random_state=1, age_shift=3.0)
+
+
+SDMETRICS_METADATA = {
+    "columns": {
+        "age": {"sdtype": "numerical"},
+        "ldl": {"sdtype": "numerical"},
+        "visits": {"sdtype": "numerical"},
+        "smoking": {"sdtype": "categorical"},
+        "diabetes": {"sdtype": "boolean"},
+        "enrolled": {"sdtype": "datetime"},
+        "event": {"sdtype": "boolean"},
+    }
+}
+CONTINUOUS_COLUMNS = ["age", "ldl", "visits", "enrolled"]
+DISCRETE_COLUMNS = ["smoking", "diabetes", "event"]
+
+
+def sdmetrics_frame(table, columns):
+    """Return columns as SDMetrics takes them: categories as objects, dates as float nanoseconds (NaN for NaT)."""
+    frame = {}
+    for name in columns:
+        values = table[name]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            values = values.astype(object)
+        elif pd.api.types.is_datetime64_any_dtype(values):
+            nanoseconds = values.to_numpy().view("int64").astype(float)
+            nanoseconds[values.isna().to_numpy()] = np.nan
+            values = pd.Series(nanoseconds, index=table.index)
+        frame[name] = values
+    return pd.DataFrame(frame)
+
+
+EDGE_CASES = (
+    "all_missing_in_synthetic",
+    "all_missing_in_both",
+    "constant_in_synthetic_only",
+    "category_absent_from_synthetic",
+    "one_row_synthetic",
+)
+
+
+def edge_case_tables(case, real, synthetic):
+    """Return ``(real, synthetic)`` changed to show one edge case of the metric tests."""
+    if case == "all_missing_in_synthetic":
+        return real, synthetic.assign(ldl=np.nan)
+    if case == "all_missing_in_both":
+        return real.assign(ldl=np.nan), synthetic.assign(ldl=np.nan)
+    if case == "constant_in_synthetic_only":
+        smoking = pd.Categorical(["never"] * len(synthetic), categories=SMOKING_LEVELS)
+        return real, synthetic.assign(visits=pd.array([2] * len(synthetic), dtype="Int64"), smoking=smoking)
+    if case == "category_absent_from_synthetic":
+        return real, synthetic[synthetic["smoking"] != "rare"].reset_index(drop=True)
+    if case == "one_row_synthetic":
+        return real, synthetic.iloc[[0]].reset_index(drop=True)
+    raise ValueError(f"unknown edge case {case!r}")

@@ -1,5 +1,6 @@
 """Tests of synthlib.fidelity and synthlib.plots.fidelity."""
 
+import itertools
 import math
 import warnings
 
@@ -16,20 +17,17 @@ from synthlib import fidelity  # noqa: E402
 from synthlib.exceptions import ConfigError, DataValidationError, IncomputableMetricWarning  # noqa: E402
 from synthlib.plots import fidelity as fidelity_plots  # noqa: E402
 
-from metric_tables import DICTIONARY, real_fixture, synthetic_fixture  # noqa: E402, F401 (fixtures)
+from metric_tables import (  # noqa: E402
+    CONTINUOUS_COLUMNS,
+    DICTIONARY,
+    DISCRETE_COLUMNS,
+    SDMETRICS_METADATA,
+    real_fixture,  # noqa: F401 (fixture)
+    sdmetrics_frame,
+    synthetic_fixture,  # noqa: F401 (fixture)
+)
 
-SDMETRICS_METADATA = {
-    "columns": {
-        "age": {"sdtype": "numerical"},
-        "ldl": {"sdtype": "numerical"},
-        "visits": {"sdtype": "numerical"},
-        "smoking": {"sdtype": "categorical"},
-        "diabetes": {"sdtype": "boolean"},
-        "enrolled": {"sdtype": "datetime"},
-        "event": {"sdtype": "boolean"},
-    }
-}
-
+SDMETRICS_TOLERANCE = 1e-9
 
 # ---------------------------------------------------------------- declarations
 
@@ -39,10 +37,9 @@ def test_metric_info_rejects_unknown_goal():
         fidelity.MetricInfo("x", "higher", 0.0, 1.0, "")
 
 
-def test_describe_metrics_lists_every_info():
-    table = fidelity.describe_metrics()
-    assert list(table["name"]) == [info.name for info in fidelity.METRIC_INFOS]
-    assert set(table["goal"]) <= {"maximize", "minimize"}
+def test_metric_infos_have_unique_names():
+    names = [info.name for info in fidelity.METRIC_INFOS]
+    assert len(names) == len(set(names))
 
 
 # ---------------------------------------------------------------- KS and TV
@@ -153,6 +150,24 @@ def test_ks_and_tv_match_sdmetrics():
     assert fidelity.tv_complement(real_levels, synthetic_levels) == pytest.approx(expected_tv, abs=1e-12)
 
 
+@pytest.mark.parametrize("column", CONTINUOUS_COLUMNS)
+def test_ks_complement_matches_sdmetrics_per_column(real, synthetic, column):
+    # ldl, visits (Int64) and enrolled (dates) have missing values.
+    from sdmetrics.single_column import KSComplement
+
+    expected = KSComplement.compute(real[column], synthetic[column])
+    assert fidelity.ks_complement(real[column], synthetic[column]) == pytest.approx(expected, abs=SDMETRICS_TOLERANCE)
+
+
+@pytest.mark.parametrize("column", DISCRETE_COLUMNS)
+def test_tv_complement_matches_sdmetrics_per_column(real, synthetic, column):
+    # smoking has the rare level "rare" (3% of rows).
+    from sdmetrics.single_column import TVComplement
+
+    expected = TVComplement.compute(real[column], synthetic[column])
+    assert fidelity.tv_complement(real[column], synthetic[column]) == pytest.approx(expected, abs=SDMETRICS_TOLERANCE)
+
+
 # ---------------------------------------------------------------- column shapes
 
 
@@ -188,6 +203,13 @@ def test_column_shapes_missing_rate_difference(real):
         shapes = fidelity.column_shapes(real, synthetic, DICTIONARY).set_index("column")
     assert shapes.loc["ldl", "synthetic_missing_rate"] == 1.0
     assert shapes.loc["ldl", "missing_rate_difference"] == pytest.approx(1.0 - real["ldl"].isna().mean())
+
+
+def test_column_shapes_missing_rate_difference_is_absolute(real):
+    fewer_missing = real.assign(ldl=real["ldl"].fillna(5.0))
+    shapes = fidelity.column_shapes(real, fewer_missing, DICTIONARY).set_index("column")
+    assert shapes.loc["ldl", "synthetic_missing_rate"] == 0.0
+    assert shapes.loc["ldl", "missing_rate_difference"] == pytest.approx(real["ldl"].isna().mean())
 
 
 def test_column_shapes_all_missing_column(real):
@@ -291,6 +313,30 @@ def test_contingency_similarity_missing_continuous_bin():
     synthetic = pd.DataFrame({"c": [np.nan, 10.0], "g": ["a", "a"]})
     result = fidelity.contingency_similarity(real, synthetic, continuous_columns=["c"])
     assert result.value == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("columns", list(itertools.combinations(DICTIONARY.modelled_columns, 2)))
+def test_contingency_similarity_matches_sdmetrics_per_pair(real, synthetic, columns):
+    # SDMetrics cannot bin datetime columns, so it gets dates converted to float nanoseconds.
+    from sdmetrics.column_pairs import ContingencySimilarity
+
+    continuous = [name for name in columns if name in CONTINUOUS_COLUMNS]
+    expected = ContingencySimilarity.compute(
+        sdmetrics_frame(real, columns), sdmetrics_frame(synthetic, columns), continuous_column_names=continuous
+    )
+    result = fidelity.contingency_similarity(real, synthetic, columns, continuous_columns=continuous)
+    assert result.value == pytest.approx(expected, abs=SDMETRICS_TOLERANCE)
+
+
+@pytest.mark.parametrize("columns", list(itertools.combinations(CONTINUOUS_COLUMNS, 2)))
+@pytest.mark.parametrize("method", ["Pearson", "Spearman"])
+def test_correlation_similarity_matches_sdmetrics_per_pair(real, synthetic, columns, method):
+    from sdmetrics.column_pairs import CorrelationSimilarity
+
+    columns = list(columns)
+    expected = CorrelationSimilarity.compute(real[columns], synthetic[columns], method)
+    result = fidelity.correlation_similarity(real, synthetic, columns, method=method.lower())
+    assert result.value == pytest.approx(expected, abs=SDMETRICS_TOLERANCE)
 
 
 def test_contingency_similarity_matches_sdmetrics(real, synthetic):
@@ -430,3 +476,48 @@ def test_plot_column_scores_returns_figure(real):
     assert isinstance(figure, Figure)
     assert ax.get_title() == ""
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("score", "column")
+
+
+def test_plot_correlation_difference_label(real, synthetic):
+    from synthlib.association import cramers_v_matrices
+
+    difference = cramers_v_matrices(real, synthetic, DICTIONARY).difference
+    figure = fidelity_plots.plot_correlation_difference(difference, label="synthetic minus real Cramér's V")
+    assert figure.axes[-1].get_ylabel() == "synthetic minus real Cramér's V"
+
+
+def test_plot_propensity_scores_one_panel_per_model(real, synthetic):
+    from synthlib.propensity import propensity_mse
+
+    results = {
+        method: propensity_mse(real, synthetic, DICTIONARY, method=method, n_permutations=3)
+        for method in ("logit", "cart")
+    }
+    figure = fidelity_plots.plot_propensity_scores(results)
+    labels = [ax.get_xlabel() for ax in figure.axes]
+    assert labels == ["propensity score (logit)", "propensity score (cart)"]
+    assert all(ax.get_title() == "" for ax in figure.axes)
+
+
+def test_plot_propensity_scores_model_not_fitted(real, synthetic):
+    from synthlib.propensity import propensity_mse
+
+    with pytest.warns(IncomputableMetricWarning, match="max_params"):
+        result = propensity_mse(real, synthetic, DICTIONARY, method="logit", max_params=10)
+    figure = fidelity_plots.plot_propensity_scores({"logit": result})
+    assert figure.axes[0].texts[0].get_text() == "not computed"
+
+
+def test_plot_importance_agreement_panels(real, synthetic):
+    from synthlib.utility import compare_utility
+
+    comparison = compare_utility(real.iloc[:160], synthetic, real.iloc[160:], "event", DICTIONARY, n_repeats=2)
+    figure = fidelity_plots.plot_importance_agreement(comparison.importances, ncols=1)
+    visible = [ax for ax in figure.axes if ax.get_visible()]
+    assert len(visible) == 2
+    assert visible[0].get_ylabel() == "importance, trained on synthetic"
+
+
+def test_plot_importance_agreement_rejects_other_table():
+    with pytest.raises(ConfigError, match="importances"):
+        fidelity_plots.plot_importance_agreement(pd.DataFrame({"model": ["x"]}))

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from synthlib import fidelity, utility
+from synthlib import fidelity_report, utility
 from synthlib.exceptions import ConfigError, IncomputableMetricWarning
 
 from metric_tables import DICTIONARY, real_fixture, synthetic_fixture  # noqa: F401 (fixtures)
@@ -17,9 +17,10 @@ from metric_tables import DICTIONARY, real_fixture, synthetic_fixture  # noqa: F
 
 
 def test_utility_metrics_listed_with_fidelity_metrics():
-    names = fidelity.describe_metrics()["name"].tolist()
+    names = fidelity_report.describe_metrics()["name"].tolist()
     assert utility.DETECTION.name in names
     assert utility.TSTR_UTILITY.name in names
+    assert utility.IMPORTANCE_RANK_AGREEMENT.name in names
 
 
 # ---------------------------------------------------------------- detection
@@ -130,3 +131,89 @@ def test_tstr_repeated_index_labels(real, synthetic):
     repeated = synthetic.set_index(np.zeros(len(synthetic), dtype=int))
     table = utility.tstr_utility(real.iloc[:160], repeated, real.iloc[160:], "event", DICTIONARY)
     assert (table.set_index("trained_on").loc["synthetic", "n_train"] == len(synthetic)).all()
+
+
+# ---------------------------------------------------------------- feature importance agreement
+
+
+def test_compare_utility_scores_equal_tstr(real, synthetic):
+    train, test = real.iloc[:160], real.iloc[160:]
+    comparison = utility.compare_utility(train, synthetic, test, "event", DICTIONARY, random_state=0)
+    table = utility.tstr_utility(train, synthetic, test, "event", DICTIONARY, random_state=0)
+    pd.testing.assert_frame_equal(comparison.scores, table)
+
+
+def test_compare_utility_identity_agrees_fully(real):
+    train, test = real.iloc[:160], real.iloc[160:]
+    comparison = utility.compare_utility(train, train, test, "event", DICTIONARY, random_state=0)
+    scores = comparison.scores.pivot(index="model", columns="trained_on", values="score")
+    assert (scores["real"] == scores["synthetic"]).all()
+    assert (comparison.agreement["rank_agreement"] == 1.0).all()
+    importances = comparison.importances
+    assert (importances["real_importance"] == importances["synthetic_importance"]).all()
+
+
+def test_compare_utility_importance_finds_the_driver(real):
+    # event depends on age and diabetes, so age ranks first for the real-trained logistic model.
+    train, test = real.iloc[:160], real.iloc[160:]
+    comparison = utility.compare_utility(train, train, test, "event", DICTIONARY, random_state=0)
+    logistic = comparison.importances[comparison.importances["model"] == "logistic_regression"]
+    assert logistic.set_index("feature")["real_importance"].idxmax() == "age"
+
+
+def test_compare_utility_tables_shape(real, synthetic):
+    train, test = real.iloc[:160], real.iloc[160:]
+    comparison = utility.compare_utility(train, synthetic, test, "event", DICTIONARY, random_state=0)
+    n_features = len(DICTIONARY.modelled_columns) - 1
+    assert len(comparison.importances) == 2 * n_features
+    assert list(comparison.agreement["model"]) == ["logistic_regression", "hist_gradient_boosting"]
+    assert comparison.agreement["rank_agreement"].between(-1.0, 1.0).all()
+
+
+def test_feature_blocks_match_raw_shuffle(real):
+    # Shuffling a raw feature and transforming equals transforming and shuffling its block.
+    train, test = real.iloc[:160], real.iloc[160:]
+    inputs = utility._utility_inputs(train, train, test, "event", DICTIONARY, None)
+    _, fitted = utility._fit_utility_models(inputs, "event", 0, 1)
+    pipeline = fitted[("logistic_regression", "real")]
+    frame = inputs["frames"]["test"]
+    matrix = pipeline[:-1].transform(frame)
+    order = np.random.default_rng(0).permutation(len(frame))
+    blocks = utility._feature_blocks(pipeline, inputs["features"], inputs["levels"])
+    assert sum(len(block) for block in blocks) == matrix.shape[1]
+    for feature, block in zip(inputs["features"], blocks):
+        shuffled = frame.copy()
+        shuffled[feature] = frame[feature].to_numpy()[order]
+        expected = matrix.copy()
+        expected[:, block] = matrix[order][:, block]
+        assert np.allclose(pipeline[:-1].transform(shuffled), expected), feature
+
+
+def test_compare_utility_category_absent_from_synthetic(real, synthetic):
+    without_rare = synthetic[synthetic["smoking"] != "rare"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        comparison = utility.compare_utility(real.iloc[:160], without_rare, real.iloc[160:], "event", DICTIONARY)
+    assert comparison.scores["score"].notna().all()
+    assert comparison.agreement["rank_agreement"].notna().all()
+
+
+def test_compare_utility_one_row_synthetic_warns(real):
+    with pytest.warns(IncomputableMetricWarning, match="importance_rank_agreement.*synthetic rows could not be trained"):
+        comparison = utility.compare_utility(real.iloc[:160], real.iloc[[0]], real.iloc[160:], "age", DICTIONARY)
+    assert comparison.agreement["rank_agreement"].isna().all()
+    assert comparison.importances["synthetic_importance"].isna().all()
+    assert comparison.importances["real_importance"].notna().all()
+
+
+def test_compare_utility_subsamples_test_rows(real):
+    train, test = real.iloc[:160], real.iloc[160:]
+    inputs = utility._utility_inputs(train, train, test, "event", DICTIONARY, None)
+    frame, outcome = utility._test_subsample(inputs, 30, random_state=0)
+    assert len(frame) == 30
+    assert len(outcome) == 30
+
+
+def test_compare_utility_rejects_bad_repeats(real):
+    with pytest.raises(ConfigError, match="n_repeats"):
+        utility.compare_utility(real, real, real, "event", DICTIONARY, n_repeats=0)

@@ -168,14 +168,19 @@ def plot_distributions(
     return figure
 
 
-def plot_correlation_difference(difference: pd.DataFrame) -> Figure:
-    """Draw the lower triangle of a correlation difference matrix as a heatmap.
+def plot_correlation_difference(
+    difference: pd.DataFrame, label: str = "synthetic minus real correlation"
+) -> Figure:
+    """Draw the lower triangle of a correlation (or Cramer's V) difference matrix as a heatmap.
 
     Parameters
     ----------
     difference : pandas.DataFrame
-        Square matrix of synthetic minus real correlations, as returned in
-        ``synthlib.fidelity.correlation_difference(...).difference``.
+        Square matrix of synthetic minus real associations, as returned in
+        ``synthlib.fidelity.correlation_difference(...).difference`` or
+        ``synthlib.association.cramers_v_matrices(...).difference``.
+    label : str
+        Label of the colour bar.
 
     Returns
     -------
@@ -207,7 +212,7 @@ def plot_correlation_difference(difference: pd.DataFrame) -> Figure:
     ax.set_xticks(np.arange(size), pairs.columns, rotation=45, ha="right")
     ax.set_yticks(np.arange(size), pairs.index)
     ax.spines[:].set_visible(False)
-    figure.colorbar(image, ax=ax, label="synthetic minus real correlation")
+    figure.colorbar(image, ax=ax, label=label)
     return figure
 
 
@@ -245,4 +250,98 @@ def plot_column_scores(shapes: pd.DataFrame) -> Figure:
     ax.set_ylabel("column")
     handles = [Patch(color=colors[m]) for m in metrics]
     figure.legend(handles, metrics, loc="outside upper center", ncols=len(metrics), frameon=False)
+    return figure
+
+
+def plot_propensity_scores(propensity: dict, bins: int = 30) -> Figure:
+    """Draw the distribution of propensity scores of real and synthetic rows, one panel per model.
+
+    Parameters
+    ----------
+    propensity : dict
+        ``{method: MetricResult}`` from ``synthlib.propensity.propensity_mse``, as in
+        ``FidelityReport.propensity``.
+    bins : int
+        Histogram bins on [0, 1].
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Density histograms of the scores of each table, with a dashed line at the synthetic
+        share ``c`` that a model unable to tell the tables apart predicts for every row. The panel
+        of a model that could not be fitted shows the text ``not computed``.
+    """
+    if not isinstance(bins, int) or bins < 1:
+        raise ConfigError(f"bins is {bins!r}; use a positive integer")
+    if not propensity:
+        raise ConfigError("propensity is empty; pass FidelityReport.propensity or {method: propensity_mse(...)}")
+    figure = Figure(figsize=(3.6 * len(propensity), 3.0), layout="constrained")
+    axes = figure.subplots(1, len(propensity), squeeze=False).ravel()
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    for ax, (method, result) in zip(axes, propensity.items()):
+        scores = result.breakdown["scores"]
+        ax.set_xlabel(f"propensity score ({method})")
+        ax.set_ylabel("density")
+        if scores.empty:
+            ax.text(0.5, 0.5, "not computed", ha="center", va="center", transform=ax.transAxes)
+            continue
+        for table, color in (("real", REAL_COLOR), ("synthetic", SYNTHETIC_COLOR)):
+            values = scores.loc[scores["table"] == table, "propensity"].to_numpy()
+            ax.hist(values, bins=edges, density=True, histtype="stepfilled", alpha=0.45, color=color)
+            ax.hist(values, bins=edges, density=True, histtype="step", color=color)
+        ax.axvline(result.breakdown["c"], color="black", linestyle="--", linewidth=1)
+        ax.set_xlim(0.0, 1.0)
+
+    handles = [Patch(color=REAL_COLOR, alpha=0.6), Patch(color=SYNTHETIC_COLOR, alpha=0.6)]
+    figure.legend(handles, ["real", "synthetic"], loc="outside upper center", ncols=2, frameon=False)
+    return figure
+
+
+def plot_importance_agreement(importances: pd.DataFrame, ncols: int = 4) -> Figure:
+    """Draw the permutation importance of each feature for real-trained against synthetic-trained models.
+
+    Parameters
+    ----------
+    importances : pandas.DataFrame
+        ``FidelityReport.importances`` or ``UtilityComparison.importances``: ``model``,
+        ``feature``, ``real_importance`` and ``synthetic_importance`` (and ``outcome``).
+    ncols : int
+        Panels per row.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One panel per outcome and model, one point per feature, with the line of equal
+        importance. Points on the line are features the synthetic-trained model relies on as
+        much as the real-trained one.
+    """
+    if not isinstance(ncols, int) or ncols < 1:
+        raise ConfigError(f"ncols is {ncols!r}; use a positive integer")
+    required = ["model", "feature", "real_importance", "synthetic_importance"]
+    missing = [name for name in required if name not in importances.columns]
+    if missing:
+        raise ConfigError(
+            f"importances lacks the column(s) {missing}; pass FidelityReport.importances"
+        )
+    keys = ["outcome", "model"] if "outcome" in importances.columns else ["model"]
+    groups = list(importances.groupby(keys, sort=False))
+    ncols = max(1, min(ncols, len(groups)))
+    nrows = max(1, math.ceil(len(groups) / ncols))
+    figure = Figure(figsize=(3.4 * ncols, 3.2 * nrows), layout="constrained")
+    axes = figure.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax, (key, group) in zip(axes, groups):
+        names = key if isinstance(key, tuple) else (key,)
+        ax.scatter(group["real_importance"], group["synthetic_importance"], s=14, color=SYNTHETIC_COLOR)
+        values = group[["real_importance", "synthetic_importance"]].to_numpy(dtype=float)
+        finite = values[np.isfinite(values)]
+        if finite.size:
+            low, high = min(0.0, finite.min()), max(finite.max(), 1e-6)
+            ax.plot([low, high], [low, high], color="black", linestyle="--", linewidth=1)
+        ax.set_xlabel(f"importance, trained on real\n({', '.join(map(str, names))})")
+        ax.set_ylabel("importance, trained on synthetic")
+    for ax in axes[len(groups):]:
+        ax.set_visible(False)
+    if not groups:
+        axes[0].set_visible(True)
+        axes[0].set_axis_off()
     return figure
