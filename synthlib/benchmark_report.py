@@ -160,6 +160,22 @@ def sampling_check_section(figures: dict) -> str:
     return "\n".join([f"## Sampling check: run `{figures['run']}`", "", _markdown_table(["figure", "value"], rows), ""])
 
 
+def _flat_figures(figures: dict, prefix: str = "") -> list:
+    """Return ``(name, value)`` for every figure, naming nested ones ``outer.inner``."""
+    rows = []
+    for key, value in figures.items():
+        if isinstance(value, dict):
+            rows += _flat_figures(value, f"{prefix}{key}.")
+        elif not isinstance(value, list):
+            rows.append((f"{prefix}{key}", _cell(value, "{:.4g}" if _is_number(value) and isinstance(value, float) else "{}")))
+    return rows
+
+
+def figures_section(name: str, figures: dict) -> str:
+    """Return the Markdown section of any other result file (the scale benchmarks): one row per figure."""
+    return "\n".join([f"## {name}", "", _markdown_table(["figure", "value"], _flat_figures(figures)), ""])
+
+
 BENCHMARK_INTRO = """# Benchmarks
 
 These figures come from the scripts in `benchmarks/` of this checkout. They are not recomputed when
@@ -178,24 +194,30 @@ and threads it used.
 
 
 def benchmark_page(results_dir) -> str:
-    """Return the Markdown page of every result file in ``results_dir``: comparisons, then sampling checks.
+    """Return the Markdown page of every result file in ``results_dir``.
+
+    Comparisons come first, then sampling checks, then any other figures (the scale benchmarks of
+    fidelity and privacy).
 
     A file that cannot be read is skipped with a warning that names it, so one damaged file does
     not stop the book.
     """
     results_dir = Path(results_dir)
-    comparisons, checks = [], []
+    comparisons, checks, others = [], [], []
     for path in sorted(results_dir.glob("*.json")) if results_dir.is_dir() else []:
         try:
-            if path.name.startswith(SAMPLING_CHECK_PREFIX):
-                checks.append(sampling_check_section(json.loads(path.read_text())))
-            else:
+            figures = json.loads(path.read_text())
+            if "methods" in figures:
                 comparisons.append(comparison_section(read_results(path)))
+            elif path.name.startswith(SAMPLING_CHECK_PREFIX):
+                checks.append(sampling_check_section(figures))
+            else:
+                others.append(figures_section(path.stem, figures))
         except (OSError, ValueError, KeyError, TypeError) as error:
             logger.warning("Skipped the benchmark result %s: %s", path.name, error)
-    if not comparisons and not checks:
+    if not comparisons and not checks and not others:
         return BENCHMARK_INTRO + (
             "\nNo benchmark results are recorded in this checkout. Run the commands of `benchmarks/README.md` "
             "to produce them.\n"
         )
-    return "\n".join([BENCHMARK_INTRO, *comparisons, *checks])
+    return "\n".join([BENCHMARK_INTRO, *comparisons, *checks, *others])

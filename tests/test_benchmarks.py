@@ -309,3 +309,14 @@ def test_benchmark_page_skips_damaged_file(tmp_path, caplog):
 def test_recorded_results_render():
     page = benchmark_report.benchmark_page(BENCHMARKS / "results")
     assert page.count("## ") == len(list((BENCHMARKS / "results").glob("*.json")))
+
+
+def test_benchmark_page_other_figures(tmp_path):
+    figures = {"rows": 100000, "total_seconds": 41.18261, "seconds": {"detection": 5.9213}, "s_pmse_cart": None}
+    (tmp_path / "fidelity_scale_100000.json").write_text(json.dumps(figures))
+    page = benchmark_report.benchmark_page(tmp_path)
+    assert "## fidelity_scale_100000" in page
+    assert "| total_seconds | 41.18 |" in page
+    assert "| seconds.detection | 5.921 |" in page
+    assert "| s_pmse_cart | n/a |" in page
+    assert "| rows | 100000 |" in page
