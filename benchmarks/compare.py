@@ -25,6 +25,7 @@ import logging
 import math
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -43,6 +44,8 @@ CONFIGS = {"smart": REPOSITORY / "configs" / "smart.yaml", "sams_cohort": REPOSI
 GREAT_PYTHON = BENCHMARKS / ".venv-great" / "bin" / "python"
 RUN_GREAT = BENCHMARKS / "run_great.py"
 GREAT_MISSING = ""
+# be_great's progress bar while sampling, for example "[chug] 2.6% (13/500) [5:23]".
+GREAT_PROGRESS = re.compile(r"\[chug\] [\d.]+% \((\d+)/\d+\) \[(?:(\d+):)?(\d+):(\d+)\]")
 
 logger = logging.getLogger("compare")
 
@@ -86,6 +89,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                      help="keep the models, the inputs and the be_great log here (default: a temporary folder, removed)")
     run.add_argument("--great-python", type=Path, default=GREAT_PYTHON, help="Python of the be_great environment")
     run.add_argument("--skip-great", action="store_true", help="run the synthlib side only")
+    run.add_argument("--rescore", type=Path, default=None, metavar="RESULTS_JSON",
+                     help="only add the progress-log sampling rate of a timed-out be_great run to this results file")
 
     args = parser.parse_args(argv)
     if args.model != "scratch" and not (Path(args.model) / "config.json").is_file():
@@ -360,12 +365,59 @@ def run_great(command: list, timeout: float, folder: Path) -> dict:
         figures["stage_reached"] = figures.get("status", "not started")
         figures["status"] = "timed_out"
         logger.warning("be_great did not finish within %.0f s (stage reached: %s)", timeout, figures["stage_reached"])
+        add_progress_rate(figures, log_path)
     elif completed.returncode != 0 and figures.get("status") != "failed":
         figures["status"] = "failed"
         figures.setdefault("error", f"run_great.py exited with code {completed.returncode}; see {log_path}")
     if figures["status"] == "failed":
         logger.warning("be_great failed: %s (log: %s)", figures.get("error"), log_path)
     return figures
+
+
+def great_progress(log_path):
+    """Return ``(valid rows, seconds)`` of the last sampling progress line of be_great's log, or None."""
+    last = None
+    with open(log_path, errors="replace") as log:
+        for line in log:
+            for match in GREAT_PROGRESS.finditer(line):
+                last = match
+    if last is None:
+        return None
+    hours, minutes, seconds = (int(part) if part else 0 for part in last.groups()[1:])
+    return int(last.group(1)), 3600 * hours + 60 * minutes + seconds
+
+
+def add_progress_rate(figures: dict, log_path) -> dict:
+    """Take the sampling rate of a be_great run stopped by the timeout while sampling from its progress log.
+
+    be_great returns its rows only at the end, so a stopped run returns none. Its progress bar
+    still counts the rows it had accepted and the sampling time so far. Those rows are counted
+    by be_great's own check (every column parsed, numbers numeric), not validated against the
+    dictionary, and ``valid_rows_per_second_source`` says so.
+    """
+    if figures.get("status") != "timed_out" or figures.get("stage_reached") != "trained":
+        return figures
+    progress = great_progress(log_path) if Path(log_path).is_file() else None
+    if progress is None:
+        return figures
+    rows, seconds = progress
+    figures.update(
+        progress_valid_rows=rows,
+        progress_sample_seconds=seconds,
+        valid_rows_per_second=rows / seconds if seconds else math.nan,
+        valid_rows_per_second_source="be_great's progress log at the timeout (rows accepted by be_great's own check)",
+    )
+    return figures
+
+
+def rescore(path: Path, results_dir: Path) -> dict:
+    """Add the progress-log sampling rate to a results file whose be_great run timed out; rewrite it."""
+    results = json.loads(Path(path).read_text())
+    great = results["methods"].get("be_great", {})
+    add_progress_rate(great, great.get("log", ""))
+    results["ratios"] = method_ratios(results["methods"])
+    write_results(results, results_dir)
+    return results
 
 
 def validate_great_rows(figures: dict, dictionary) -> pd.DataFrame:
@@ -491,6 +543,10 @@ def _without_nan(value):
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     args = parse_args(argv)
+    if args.rescore is not None:
+        results = rescore(args.rescore, args.results_dir)
+        print(format_report(results))
+        return 0
     if not args.skip_great and not args.great_python.is_file():
         sys.exit(f"be_great environment not found at {args.great_python}: run `make bench-setup` first, "
                  "or pass --great-python, or --skip-great to run the synthlib side only")

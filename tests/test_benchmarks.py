@@ -320,3 +320,47 @@ def test_benchmark_page_other_figures(tmp_path):
     assert "| seconds.detection | 5.921 |" in page
     assert "| s_pmse_cart | n/a |" in page
     assert "| rows | 100000 |" in page
+
+
+def test_great_progress_reads_last_line(compare, tmp_path):
+    log = tmp_path / "great.log"
+    log.write_text("[Training] 100.0% (776/776) [20:11]\n[chug] 2.2% (11/500) [3:50]\r[chug] 2.6% (13/500) [5:23]\n")
+    assert compare.great_progress(log) == (13, 323)
+    log.write_text("[chug] 90.0% (450/500) [1:02:03]\n")
+    assert compare.great_progress(log) == (450, 3723)
+    log.write_text("[Training] 10.0% (1/10) [0:05]\n")
+    assert compare.great_progress(log) is None
+
+
+def test_progress_rate_only_for_timeout_while_sampling(compare, tmp_path):
+    log = tmp_path / "great.log"
+    log.write_text("[chug] 2.6% (13/500) [5:23]\n")
+    sampling = compare.add_progress_rate({"status": "timed_out", "stage_reached": "trained"}, log)
+    assert sampling["valid_rows_per_second"] == pytest.approx(13 / 323)
+    assert sampling["progress_valid_rows"] == 13
+    assert "progress log" in sampling["valid_rows_per_second_source"]
+    training = compare.add_progress_rate({"status": "timed_out", "stage_reached": "started"}, log)
+    assert "valid_rows_per_second" not in training
+    complete = compare.add_progress_rate({"status": "complete", "valid_rows_per_second": 2.0}, log)
+    assert complete["valid_rows_per_second"] == 2.0
+
+
+def test_rescore_adds_rate_and_ratio(compare, tmp_path):
+    log = tmp_path / "great.log"
+    log.write_text("[chug] 2.6% (13/500) [5:23]\n")
+    results = {
+        "name": "timed",
+        "settings": {"epochs": 4},
+        "n_train_rows": 3098,
+        "methods": {
+            "synthlib": method_figures(valid_rows_per_second=26.6),
+            "be_great": {"status": "timed_out", "stage_reached": "trained", "log": str(log), "seconds_per_epoch": 5.0},
+        },
+        "ratios": {},
+    }
+    path = tmp_path / "timed.json"
+    path.write_text(json.dumps(results))
+    rescored = compare.rescore(path, tmp_path / "out")
+    assert rescored["ratios"]["valid_rows_per_second"] == pytest.approx(26.6 / (13 / 323))
+    written = json.loads((tmp_path / "out" / "timed.json").read_text())
+    assert written["methods"]["be_great"]["progress_sample_seconds"] == 323
