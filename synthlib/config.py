@@ -75,7 +75,8 @@ DEFAULTS = {
         "n_syntheses": 5,
     },
     "fidelity": {"outcome": None},
-    "privacy": {"max_rows": None},
+    # Anonymeter: attacks per seed (capped at the train and holdout sizes) and the seeds repeated.
+    "privacy": {"max_rows": None, "anonymeter_attacks": 500, "anonymeter_seeds": [0, 1, 2]},
     # A null family or formula takes the simulator's true model for simulated cohorts, else a logistic
     # model of the first outcome on all predictors. `event` is the 0/1 event column of a Cox model.
     # `analyses` lists more models, each {name, family, formula, event}.
@@ -115,6 +116,7 @@ NUMBERS = (
     ("sampling.max_batches", int, 1, True, True),
     ("sampling.n_syntheses", int, 1, True, False),
     ("privacy.max_rows", int, 1, True, True),
+    ("privacy.anonymeter_attacks", int, 1, True, False),
     ("data.n_rows", int, 10, True, True),
 )
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -186,6 +188,9 @@ def resolve_config(mapping: dict, base_dir=None) -> dict:
     if isinstance(dropout, float) and dropout >= 1:
         problems.append(f"model.lora.dropout must be below 1, got {dropout!r}")
     _check_training(config["training"], problems)
+    seeds = config["privacy"]["anonymeter_seeds"]
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(seed, int) and not isinstance(seed, bool) for seed in seeds):
+        problems.append(f"privacy.anonymeter_seeds must be a non-empty list of whole numbers, got {seeds!r}")
     if not isinstance(config["sampling"]["calibrate_missing"], bool):
         problems.append(f"sampling.calibrate_missing must be true or false, got {config['sampling']['calibrate_missing']!r}")
     if problems:

@@ -76,7 +76,12 @@ def notebook_parameters(config: dict, run_dir: Path) -> dict:
             "n_syntheses": sampling["n_syntheses"],
         },
         "04_fidelity": {**common, "outcome": config["fidelity"]["outcome"]},
-        "05_privacy": {**common, "max_rows": config["privacy"]["max_rows"]},
+        "05_privacy": {
+            **common,
+            "max_rows": config["privacy"]["max_rows"],
+            "anonymeter_attacks": config["privacy"]["anonymeter_attacks"],
+            "anonymeter_seeds": config["privacy"]["anonymeter_seeds"],
+        },
         "06_clinical_replication": {
             **common,
             "formula": replication["formula"],

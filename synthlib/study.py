@@ -528,27 +528,45 @@ def evaluate_privacy_utility(run_dir, settings=None, other_runs=(), max_rows=Non
 def evaluate_anonymeter(run_dir, seeds=(0, 1, 2), n_attacks=500, max_rows=None, random_state=0):
     """Run Anonymeter on the synthetic and anonymized tables; write ``results/anonymeter.json``.
 
+    Anonymeter draws its targets from the training split and its control rows from the
+    holdout, so ``n_attacks`` is capped at the smaller of the two. A release whose attack
+    fails, for example because fewer singling-out queries than ``n_attacks`` exist, is
+    logged, listed under ``failed`` in the JSON and left out of the table; the others are
+    still scored.
+
     Returns
     -------
     pandas.DataFrame or None
-        :func:`synthlib.attacks.summarise_anonymeter` per release, with a ``release`` column;
-        None when the ``anonymeter`` package is not installed.
+        :func:`synthlib.attacks.summarise_anonymeter` per release, with a ``release`` column
+        (empty when every release failed); None when the ``anonymeter`` package is not installed.
     """
     from synthlib import attacks
     from synthlib.anonymize import load_anonymized
+    from synthlib.exceptions import PrivacyAttackError
 
     path = RunPaths(run_dir).step_results("anonymeter")
     if not attacks.anonymeter_available():
         write_json(path, {"available": False})
         return None
     data = load_run(run_dir)
+    n_used = min(int(n_attacks), len(data.train), len(data.holdout))
+    if n_used < n_attacks:
+        logger.info("Anonymeter attacks capped at %d, the size of the smaller of train and holdout", n_used)
     releases = {**synthetic_releases(run_dir, (), max_rows, random_state), **load_anonymized(run_dir)}
-    summaries = []
+    summaries, failed = [], {}
     for label, table in releases.items():
-        runs = attacks.anonymeter_risks(table, data.train, data.holdout, data.dictionary, seeds=seeds, n_attacks=n_attacks)
+        try:
+            runs = attacks.anonymeter_risks(table, data.train, data.holdout, data.dictionary, seeds=seeds, n_attacks=n_used)
+        except PrivacyAttackError as error:
+            logger.warning("Anonymeter could not score %s: %s", label, error)
+            failed[label] = str(error)
+            continue
         summaries.append(attacks.summarise_anonymeter(runs).assign(release=label))
-    summary = pd.concat(summaries, ignore_index=True)
-    write_json(path, {"available": True, "seeds": list(seeds), "n_attacks": n_attacks, "risks": summary.to_dict("records")})
+    summary = pd.concat(summaries, ignore_index=True) if summaries else pd.DataFrame(columns=["release", "attack", "secret"])
+    write_json(path, {
+        "available": True, "seeds": list(seeds), "n_attacks": n_used, "n_attacks_requested": int(n_attacks),
+        "risks": summary.to_dict("records"), "failed": failed,
+    })
     return summary
 
 

@@ -99,6 +99,10 @@ def test_cli_reports_config_error(tmp_path, caplog):
         ({"training": {"save_total_limit": 0}}, "training.save_total_limit must be a whole number at least 1, got 0"),
         ({"training": {"keep_checkpoints": 1}}, "training.keep_checkpoints must be true or false, got 1"),
         ({"sampling": {"calibrate_missing": "no"}}, "sampling.calibrate_missing must be true or false, got 'no'"),
+        ({"privacy": {"anonymeter_seeds": []}}, "privacy.anonymeter_seeds must be a non-empty list of whole numbers, got []"),
+        ({"privacy": {"anonymeter_seeds": [0, "1"]}},
+         "privacy.anonymeter_seeds must be a non-empty list of whole numbers, got [0, '1']"),
+        ({"privacy": {"anonymeter_attacks": 0}}, "privacy.anonymeter_attacks must be a whole number at least 1, got 0"),
     ],
 )
 def test_invalid_values_rejected(mapping, message):
