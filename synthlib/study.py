@@ -656,16 +656,18 @@ def truth_coverage(comparison: pd.DataFrame) -> dict:
 
 
 def load_anonymized_tables(run_dir) -> dict:
-    """Return the run's anonymized tables by name, or an empty dict when synthlib has no anonymize module."""
-    import importlib
+    """Return the run's anonymized tables by name, or an empty dict when the privacy step wrote none.
+
+    The replication step fits its analyses on these tables too. A run whose privacy step has
+    not run (or was skipped with ``--steps``) is replicated on the syntheses alone, with a log line.
+    """
+    from synthlib.anonymize import load_anonymized
 
     try:
-        anonymize = importlib.import_module("synthlib.anonymize")
-    except ModuleNotFoundError as error:
-        if error.name != "synthlib.anonymize":
-            raise
+        return dict(load_anonymized(run_dir))
+    except FileNotFoundError as error:
+        logger.info("Replication without anonymized tables: %s", error)
         return {}
-    return dict(anonymize.load_anonymized(run_dir))
 
 
 def _analysis_specs(run_dir, dictionary, formula, family, event, analyses) -> list:
