@@ -393,7 +393,7 @@ def add_progress_rate(figures: dict, log_path) -> dict:
     be_great returns its rows only at the end, so a stopped run returns none. Its progress bar
     still counts the rows it had accepted and the sampling time so far. Those rows are counted
     by be_great's own check (every column parsed, numbers numeric), not validated against the
-    dictionary, and ``valid_rows_per_second_source`` says so.
+    dictionary, and ``valid_rows_per_second_source`` states this.
     """
     if figures.get("status") != "timed_out" or figures.get("stage_reached") != "trained":
         return figures
