@@ -31,7 +31,7 @@ REPORT_ROWS = (
     ("status", "status", "{}"),
     ("training seconds per epoch", "seconds_per_epoch", "{:.2f}"),
     ("sampling seconds", "sample_seconds", "{:.2f}"),
-    ("valid rows per second", "valid_rows_per_second", "{:.2f}"),
+    ("valid rows per second", "valid_rows_per_second", "{:.3g}"),
     ("rows requested", "n_requested", "{}"),
     ("rows returned", "n_returned", "{}"),
     ("sequences generated", "n_generated", "{}"),
@@ -120,7 +120,7 @@ def describe_settings(settings: dict) -> str:
     rows = f"a {settings['rows']}-row subset of " if settings.get("rows") else ""
     return (
         f"Data: {rows}the `{settings['data']}` training split. Model: {model}. "
-        f"{settings['epochs']:g} epochs, batch size {settings['batch_size']}, learning rate "
+        f"Epochs: {settings['epochs']:g}; batch size {settings['batch_size']}, learning rate "
         f"{settings['learning_rate']:g}, {settings['n_samples']} rows requested at temperature "
         f"{settings['temperature']:g}; be_great timeout {settings['timeout']:g} s."
     )
@@ -133,6 +133,12 @@ def comparison_section(results: dict) -> str:
     great = results["methods"].get("be_great", {})
     if great.get("status") == "timed_out":
         parts += [f"be_great was stopped by the timeout at stage `{great.get('stage_reached', 'unknown')}`.", ""]
+    if great.get("valid_rows_per_second_source"):
+        parts += [
+            f"be_great's valid rows per second come from {great['valid_rows_per_second_source']}: "
+            f"{great.get('progress_valid_rows')} rows in {great.get('progress_sample_seconds')} s of sampling.",
+            "",
+        ]
     elif great.get("status") == "failed":
         parts += [f"be_great failed: {great.get('error', 'no message recorded')}.", ""]
     environment = results.get("environment", {})

@@ -364,3 +364,14 @@ def test_rescore_adds_rate_and_ratio(compare, tmp_path):
     assert rescored["ratios"]["valid_rows_per_second"] == pytest.approx(26.6 / (13 / 323))
     written = json.loads((tmp_path / "out" / "timed.json").read_text())
     assert written["methods"]["be_great"]["progress_sample_seconds"] == 323
+
+
+def test_benchmark_page_names_progress_rate(tmp_path):
+    results = comparison_results(
+        status="timed_out", stage_reached="trained", valid_rows_per_second=27 / 2106, progress_valid_rows=27,
+        progress_sample_seconds=2106, valid_rows_per_second_source="be_great's progress log at the timeout",
+    )
+    (tmp_path / "timed.json").write_text(json.dumps(results))
+    page = benchmark_report.benchmark_page(tmp_path)
+    assert "come from be_great's progress log at the timeout: 27 rows in 2106 s of sampling." in page
+    assert "| valid rows per second | 10 | 0.0128 | 780.00 |" in page
