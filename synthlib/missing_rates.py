@@ -13,8 +13,8 @@ After each batch, a :class:`MissingRateCalibrator` sets the next offset in two s
    The model is ``logit P(missing) = a + b_k``, with ``b_k`` the offset used in batch ``k``, so
    ``a`` solves ``sum_k m_k = sum_k n_k * expit(a + b_k)``. Here ``m_k`` of the ``n_k`` valid rows
    of batch ``k`` missed the column. A prior batch drawn with ``b = 0``, of ``5 / r`` rows of which five
-   are missing, joins the sum: it says that the model writes the marker at the target rate
-   ``r``, with the weight of five missing values. Without it, a first batch in which a rarely
+   are missing, joins the sum. This prior assumes that the model writes the marker at the
+   target rate ``r``, with the weight of five missing values. Without it, a first batch in which a rarely
    missing column is never missing would give ``a = -inf`` and the largest offset, although
    256 rows of a column missing in 0.4% of the training rows often hold none.
 2. It chooses the rate that brings the running total to the target after one more batch of the

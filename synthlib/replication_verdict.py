@@ -41,9 +41,10 @@ class VerdictRule:
       the attenuation ratio ``mean(b_syn) / b_real`` lies in [1 / max_ratio, max_ratio];
     * **attenuated** when it is not replicated but the real effect is significant and
       the mean estimate points the same way and is smaller: the ratio lies in (0, 1);
-    * **not replicated** otherwise: an effect of the opposite sign, an estimate far
-      from the real one that is not a weaker version of a real effect, or a coefficient
-      that fewer than half of the fits estimate (a category level the data lack).
+    * **not replicated** otherwise. This covers an effect of the opposite sign and an
+      estimate far from the real one that is not a weaker version of a real effect. It also
+      covers a coefficient that fewer than half of the fits estimate (a category level the
+      data lack).
 
     The analysis takes the worst verdict of its coefficients. For two intervals of equal
     width, an overlap of 0.5 means that the estimates differ by the half-width z * se,

@@ -530,8 +530,8 @@ def evaluate_anonymeter(run_dir, seeds=(0, 1, 2), n_attacks=500, max_rows=None, 
 
     Anonymeter draws its targets from the training split and its control rows from the
     holdout, so ``n_attacks`` is capped at the smaller of the two. A release whose attack
-    fails, for example because fewer singling-out queries than ``n_attacks`` exist, is
-    logged, listed under ``failed`` in the JSON and left out of the table; the others are
+    fails is logged, listed under ``failed`` in the JSON and left out of the table, for
+    example when fewer singling-out queries than ``n_attacks`` exist. The other releases are
     still scored.
 
     Returns

@@ -109,12 +109,12 @@ def _dominates(a: pd.Series, b: pd.Series, risk: str, utility: str) -> bool:
 
 
 def compare_methods(points: pd.DataFrame, risk="membership_inference_auc", utility="quality_score") -> dict:
-    """Say which release wins on the privacy-utility plane.
+    """Return which release wins on the privacy-utility plane.
 
     Both axes are put on [0, 1]. The risk stays as it is, except membership inference AUC,
     which becomes the attacker's advantage ``2 * max(AUC - 0.5, 0)`` because an AUC below 0.5
     is no safer than 0.5. The utility becomes its loss, ``1 - utility``. The winner is the release closest to the
-    ideal corner of no risk and no loss, by Euclidean distance; releases at the same distance
+    ideal corner of no risk and no loss, by Euclidean distance. Releases at the same distance
     share the win. Beside it, a release dominates another when its risk is no higher and its
     utility no lower, one of the two strictly better, and the Pareto front holds the releases
     that no other release dominates.

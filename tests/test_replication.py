@@ -824,7 +824,7 @@ def test_replication_results_json_with_missing_term(cohort, tmp_path):
 
 
 def test_replicate_runs_extra_cox_analysis(toy_run):
-    # The toy cohort has no follow-up time; bmi stands in as a positive "time" to exercise the path.
+    # The toy cohort has no follow-up time, so bmi serves as a positive "time" to run the Cox path.
     analyses = [{"name": "cox", "family": "cox", "formula": "bmi ~ age + ldl_c", "event": "event"}]
     report = study.replicate(toy_run, formula=TOY_FORMULA, family="logistic", analyses=analyses, anonymized={})
     assert list(report.analyses) == ["default", "cox"]
