@@ -474,6 +474,8 @@ def environment() -> dict:
         "python": platform.python_version(),
         "machine": platform.machine(),
         "cpu_count": os.cpu_count(),
+        # The cores this process may run on (taskset narrows them).
+        "cpus_usable": len(os.sched_getaffinity(0)),
         "torch_threads": torch.get_num_threads(),
         "versions": {name: version(name) for name in ("torch", "transformers", "peft")},
     }
@@ -485,6 +487,7 @@ def environment() -> dict:
 
 def compare(settings: dict, folder: Path, great_python: Path, skip_great: bool) -> dict:
     """Run both methods in ``folder`` and return the results mapping written to JSON."""
+    machine = environment()
     train, dictionary = load_training_rows(settings)
     cells = text_cells(train, dictionary)
     if settings["model"] == "scratch":
@@ -493,7 +496,9 @@ def compare(settings: dict, folder: Path, great_python: Path, skip_great: bool) 
         model_dir = REPOSITORY / settings["model"]
 
     logger.info("Training and sampling with synthlib")
+    load_before = os.getloadavg()[0]
     ours, synthetic = run_synthlib(settings, train, dictionary, model_dir, folder / "synthlib_model")
+    ours["load_average_before"] = load_before
     add_rates_and_quality(ours, train, synthetic, dictionary)
     methods = {"synthlib": ours}
 
@@ -504,7 +509,9 @@ def compare(settings: dict, folder: Path, great_python: Path, skip_great: bool) 
         max_length = great_max_length(model_dir, cells)
         inputs = write_great_inputs(cells, dictionary, folder)
         command = great_command(settings, great_python, model_dir, inputs, max_length, folder)
+        load_before = os.getloadavg()[0]
         baseline = run_great(command, settings["timeout"], folder)
+        baseline["load_average_before"] = load_before
         valid = pd.DataFrame()
         if baseline["status"] == "complete":
             valid = validate_great_rows(baseline, dictionary)
@@ -518,7 +525,7 @@ def compare(settings: dict, folder: Path, great_python: Path, skip_great: bool) 
         "n_columns": len(dictionary.modelled_columns),
         "methods": methods,
         "ratios": method_ratios(methods),
-        "environment": environment(),
+        "environment": machine,
     }
 
 
