@@ -152,12 +152,14 @@ def load_run(run_dir) -> RunData:
 
 def build_model(model_kind, model_path, lora, scratch_config, train, dictionary, random_state=0):
     """Create the model and tokenizer to fine-tune: GPT-2 from scratch or a local pre-trained model."""
+    from synthlib.distributed import on_main_process
     from synthlib.encoding import encode_table
     from synthlib.models import LoraSettings, build_scratch_model, load_pretrained_model, train_row_tokenizer
 
     if model_kind == "scratch":
         texts = encode_table(train, dictionary, random_state=random_state)
-        tokenizer = train_row_tokenizer(texts, vocab_size=scratch_config.vocab_size)
+        # With several processes every rank must encode rows with the same vocabulary: rank 0's.
+        tokenizer = on_main_process(train_row_tokenizer, texts, vocab_size=scratch_config.vocab_size)
         model = build_scratch_model(tokenizer, scratch_config, texts, random_state=random_state)
         return model, tokenizer
     lora_settings = LoraSettings(**lora) if lora else None
@@ -167,6 +169,9 @@ def build_model(model_kind, model_path, lora, scratch_config, train, dictionary,
 def train_model(run_dir, model_kind="scratch", model_path=None, lora=None, scratch_config=None,
                 settings=None, random_state=0, progress=False, resume=False):
     """Fine-tune the configured model on the run's training split and save it in ``model/``.
+
+    Under ``torchrun`` with several processes (see :mod:`synthlib.finetune`), rank 0 builds the
+    tokenizer of a scratch model for every rank and writes every file.
 
     Parameters
     ----------
@@ -181,6 +186,7 @@ def train_model(run_dir, model_kind="scratch", model_path=None, lora=None, scrat
     -------
     synthlib.training.TrainingResult
     """
+    from synthlib.distributed import join_process_group, on_main_process
     from synthlib.models import ScratchModelConfig, quiet_transformers
     from synthlib.training import TrainingSettings, fine_tune
 
@@ -188,18 +194,20 @@ def train_model(run_dir, model_kind="scratch", model_path=None, lora=None, scrat
     data = load_run(run_dir)
     if not progress:
         quiet_transformers()
+    join_process_group()
     scratch_config = scratch_config or ScratchModelConfig()
     if settings is None:
         settings = TrainingSettings()
     elif isinstance(settings, dict):
         settings = TrainingSettings(**settings)
     if paths.model_dir.exists() and not resume:
-        shutil.rmtree(paths.model_dir)
+        on_main_process(shutil.rmtree, paths.model_dir)
     model, tokenizer = build_model(model_kind, model_path, lora, scratch_config, data.train, data.dictionary, random_state)
     result = fine_tune(
         model, tokenizer, data.train, data.dictionary, paths.model_dir, settings, random_state, progress, resume=resume
     )
-    write_json(
+    on_main_process(
+        write_json,
         paths.step_results("training"),
         {
             **asdict(result),

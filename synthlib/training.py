@@ -2,7 +2,9 @@
 
 :func:`fine_tune` can hold out validation rows to stop on validation loss and keep the best
 epoch, stop when sampled rows start to copy training rows (:mod:`synthlib.memorisation`), and
-resume an interrupted run from its last epoch checkpoint (:mod:`synthlib.checkpoints`).
+resume an interrupted run from its last epoch checkpoint (:mod:`synthlib.checkpoints`). Launched
+with several processes (``torchrun``), it trains with DistributedDataParallel and rank 0 writes
+every file (:mod:`synthlib.distributed`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from transformers import (
 )
 from transformers.utils import logging as transformers_logging
 
+from synthlib import distributed
 from synthlib.checkpoints import checkpoint_epoch, prepare_checkpoints, table_fingerprint
 from synthlib.dictionary import DataDictionary
 from synthlib.encoding import encode_row
@@ -162,7 +165,8 @@ class TrainingSettings:
         Stop after this much wall-clock training time in one call of :func:`fine_tune`; for
         equal-budget comparisons.
     batch_size : int
-        Rows per optimizer step, and per validation batch.
+        Rows per optimizer step and per validation batch, in each process: with several processes an
+        optimizer step covers ``batch_size`` rows times the number of processes.
     learning_rate : float
         Peak learning rate of the linear schedule.
     weight_decay : float
@@ -276,6 +280,8 @@ class TrainingResult:
         Whether the memorisation check ended training.
     resumed_from_epoch : float or None
         Epoch of the checkpoint this call resumed from; None for a run started afresh.
+    world_size : int
+        Processes that trained the model together (DDP), 1 for a single process.
     """
 
     output_dir: str
@@ -292,6 +298,7 @@ class TrainingResult:
     stopped_by_patience: bool
     stopped_by_memorisation_check: bool
     resumed_from_epoch: float | None
+    world_size: int
 
 
 def split_validation(train: pd.DataFrame, fraction: float, random_state=0):
@@ -330,10 +337,20 @@ def split_validation(train: pd.DataFrame, fraction: float, random_state=0):
     return train[~held_out], train[held_out]
 
 
-def planned_epochs(n_rows: int, settings: TrainingSettings) -> int:
+def steps_per_epoch(n_rows: int, batch_size: int, n_processes: int = 1) -> int:
+    """Return the optimizer steps of one epoch over ``n_rows`` rows in ``n_processes`` processes.
+
+    The Trainer cuts an epoch into batches of ``batch_size`` rows and deals them out to the
+    processes in turn. It fills the last batches up with rows from the start of the epoch, so every
+    process takes the same number of steps of full batches.
+    """
+    return math.ceil(math.ceil(n_rows / batch_size) / n_processes)
+
+
+def planned_epochs(n_rows: int, settings: TrainingSettings, n_processes: int = 1) -> int:
     """Return the number of epochs, the last one possibly partial, that training will start."""
     if settings.max_steps is not None:
-        return math.ceil(settings.max_steps / math.ceil(n_rows / settings.batch_size))
+        return math.ceil(settings.max_steps / steps_per_epoch(n_rows, settings.batch_size, n_processes))
     return math.ceil(settings.epochs)
 
 
@@ -351,9 +368,9 @@ def longest_row_tokens(tokenizer, dataset: PermutedRowDataset, n_epochs: int) ->
     return required_positions(tokenizer, texts)
 
 
-def _check_context(model, tokenizer, dataset, validation, settings) -> int:
+def _check_context(model, tokenizer, dataset, validation, settings, n_processes) -> int:
     """Raise TokenBudgetError before training when a training or validation row does not fit."""
-    needed = longest_row_tokens(tokenizer, dataset, planned_epochs(len(dataset), settings))
+    needed = longest_row_tokens(tokenizer, dataset, planned_epochs(len(dataset), settings, n_processes))
     if validation is not None:
         needed = max(needed, longest_row_tokens(tokenizer, validation, 1))
     allowed = context_length(model)
@@ -362,14 +379,22 @@ def _check_context(model, tokenizer, dataset, validation, settings) -> int:
     return needed
 
 
-def _run_identity(settings: TrainingSettings, train: pd.DataFrame, random_state) -> dict:
-    """Describe what a resumed run must share with the interrupted one."""
+def _run_identity(settings: TrainingSettings, train: pd.DataFrame, random_state, n_processes: int) -> dict:
+    """Describe what a resumed run must share with the interrupted one.
+
+    The number of processes sets the steps of an epoch, so a run resumes only with as many
+    processes as it started with. It is recorded above 1 only, so single-process checkpoints
+    written before it was recorded still resume.
+    """
     kept = {key: value for key, value in asdict(settings).items() if key not in RESUMABLE_CHANGES}
-    return {**kept, "random_state": random_state, "n_rows": len(train), "data_sha256": table_fingerprint(train)}
+    identity = {**kept, "random_state": random_state, "n_rows": len(train), "data_sha256": table_fingerprint(train)}
+    if n_processes > 1:
+        identity["world_size"] = n_processes
+    return identity
 
 
 def _training_arguments(settings: TrainingSettings, checkpoint_dir: Path, validate: bool, random_state,
-                        progress: bool) -> TrainingArguments:
+                        progress: bool, n_processes: int) -> TrainingArguments:
     return TrainingArguments(
         output_dir=str(checkpoint_dir),
         num_train_epochs=settings.epochs,
@@ -395,6 +420,7 @@ def _training_arguments(settings: TrainingSettings, checkpoint_dir: Path, valida
         dataloader_num_workers=0,
         dataloader_pin_memory=torch.cuda.is_available(),
         remove_unused_columns=False,
+        **distributed.trainer_arguments(n_processes),
     )
 
 
@@ -437,6 +463,10 @@ def fine_tune(
     ``resume=True``. With ``settings.validation_fraction`` above 0, validation rows are held out,
     the validation loss is measured after every epoch, training stops after ``settings.patience``
     epochs without improvement, and the epoch with the lowest validation loss is the one saved.
+
+    Launched with several processes (``torchrun``), every process calls this function with the
+    same arguments and the Trainer trains with DistributedDataParallel. Rank 0 takes every stopping
+    decision and writes every file, and every rank returns rank 0's result.
 
     Parameters
     ----------
@@ -484,27 +514,33 @@ def fine_tune(
     output_dir = Path(output_dir)
     if len(train) == 0:
         raise DataValidationError(["the training table has no rows; fine-tuning needs at least one"])
+    distributed.join_process_group()
+    n_processes = distributed.world_size()
     fit_rows, validation_rows = split_validation(train, settings.validation_fraction, random_state)
     dataset = PermutedRowDataset(fit_rows, dictionary, tokenizer, random_state=random_state)
     validation = None
     if len(validation_rows):
         # Validation rows keep the column orders of epoch 0, so their loss is comparable across epochs.
         validation = PermutedRowDataset(validation_rows, dictionary, tokenizer, random_state=random_state)
-    needed = _check_context(model, tokenizer, dataset, validation, settings)
-    checkpoint = prepare_checkpoints(
-        output_dir / CHECKPOINTS, _run_identity(settings, train, random_state), resume
+    needed = _check_context(model, tokenizer, dataset, validation, settings, n_processes)
+    checkpoint = distributed.on_main_process(
+        prepare_checkpoints, output_dir / CHECKPOINTS, _run_identity(settings, train, random_state, n_processes), resume
     )
     resumed_from_epoch = checkpoint_epoch(checkpoint) if checkpoint else None
 
     epoch_callback = _EpochCallback(dataset, settings.max_seconds, checkpoint.name if checkpoint else None)
     stopping = _stopping_callbacks(settings, tokenizer, dictionary, fit_rows, validation_rows, random_state)
+    # Rank 0's stop, evaluate and save decisions must reach the other ranks after every callback has set them.
+    agreement = [distributed.ControlAgreementCallback()] if n_processes > 1 else []
     trainer = Trainer(
         model=model,
-        args=_training_arguments(settings, output_dir / CHECKPOINTS, validation is not None, random_state, progress),
+        args=_training_arguments(
+            settings, output_dir / CHECKPOINTS, validation is not None, random_state, progress, n_processes
+        ),
         train_dataset=dataset,
         eval_dataset=validation,
         data_collator=RowCollator(tokenizer.pad_token_id),
-        callbacks=[epoch_callback, *stopping, *callbacks],
+        callbacks=[epoch_callback, *stopping, *callbacks, *agreement],
     )
     if not progress:
         trainer.remove_callback(PrinterCallback)
@@ -513,9 +549,8 @@ def fine_tune(
         started = time.perf_counter()
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         train_seconds = time.perf_counter() - started
-        output_dir.mkdir(parents=True, exist_ok=True)
+        # Every rank calls save_model, which writes on rank 0 only.
         trainer.save_model(str(output_dir))
-        tokenizer.save_pretrained(str(output_dir))
     result = TrainingResult(
         output_dir=str(output_dir),
         train_seconds=train_seconds,
@@ -530,22 +565,39 @@ def fine_tune(
         stopped_by_patience=_stopped_by_patience(trainer),
         stopped_by_memorisation_check=any(r["memorising"] for r in memorisation_records(trainer.state.log_history)),
         resumed_from_epoch=resumed_from_epoch,
+        world_size=n_processes,
     )
+    # Rank 0 took every stopping decision, so its result is the run's. The other ranks wait for its files.
+    distributed.barrier()
+    distributed.on_main_process(_save_outputs, result, settings, trainer.state.log_history, tokenizer)
+    result = distributed.broadcast_object(result)
+    if distributed.is_main_process():
+        _log_outcome(result)
+    return result
+
+
+def _log_outcome(result: TrainingResult) -> None:
     if result.stopped_by_memorisation_check and result.best_epoch is None:
         logger.warning(
             "The memorisation check flagged epoch %.0f before any epoch was evaluated, so the saved model is the "
             "flagged one. Start the check later (memorisation_check_from_epoch) or lower the learning rate.",
             result.epochs,
         )
-    log = training_log(result, settings, trainer.state.log_history)
+    logger.info(
+        "Trained %d steps (%.2f epochs) in %.1f s with %d process(es), final loss %.3f",
+        result.steps, result.epochs, result.train_seconds, result.world_size, result.final_loss,
+    )
+
+
+def _save_outputs(result: TrainingResult, settings: TrainingSettings, log_history: list, tokenizer) -> None:
+    """Write the tokenizer and ``training_log.json`` beside the model, and remove spent checkpoints."""
+    output_dir = Path(result.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    tokenizer.save_pretrained(str(output_dir))
+    log = training_log(result, settings, log_history)
     (output_dir / TRAINING_LOG).write_text(json.dumps(log, indent=2))
     if not settings.keep_checkpoints:
         shutil.rmtree(output_dir / CHECKPOINTS)
-    logger.info(
-        "Trained %d steps (%.2f epochs) in %.1f s, final loss %.3f",
-        result.steps, result.epochs, result.train_seconds, result.final_loss,
-    )
-    return result
 
 
 @contextmanager
