@@ -1,7 +1,10 @@
-"""Command line: ``synthlib run CONFIG``, ``synthlib book RUN_DIR``, ``synthlib materialize-smollm2 DIR``.
+"""Command line: ``synthlib run CONFIG``, ``synthlib batch CONFIG...``, ``synthlib book RUN_DIR``,
+``synthlib materialize-smollm2 DIR``.
 
 ``synthlib run configs/sams.yaml`` executes the six notebooks into ``runs/sams/notebooks/`` and
-builds the run's book in ``runs/sams/book/_build/html/``.
+builds the run's book in ``runs/sams/book/_build/html/``. Notebooks that finished before with the
+same parameters are skipped; ``--force`` executes them again. ``synthlib batch`` runs several
+configurations and writes one combined table, ``runs/batch_summary.csv``.
 """
 
 from __future__ import annotations
@@ -10,9 +13,11 @@ import argparse
 import logging
 import sys
 
-from synthlib.exceptions import SynthlibError
+from synthlib.exceptions import BatchError, SynthlibError
 
 logger = logging.getLogger("synthlib")
+
+FORCE_HELP = "execute every notebook, also those that finished before with the same parameters"
 
 
 def _run(args) -> None:
@@ -20,9 +25,19 @@ def _run(args) -> None:
     from synthlib.pipeline import run_study
 
     steps = args.steps.split(",") if args.steps else None
-    run_dir = run_study(args.config, runs_dir=args.runs_dir, steps=steps)
+    run_dir = run_study(args.config, runs_dir=args.runs_dir, steps=steps, force=args.force)
     if args.book:
         build_book(run_dir)
+
+
+def _batch(args) -> None:
+    from synthlib.batch import run_batch
+
+    runs = run_batch(args.configs, runs_dir=args.runs_dir, book=args.book, force=args.force)
+    failed = [run for run in runs if not run.ok]
+    if failed:
+        names = ", ".join(f"{run.config} ({run.one_line_error})" for run in failed)
+        raise BatchError(f"{len(failed)} of {len(runs)} configurations failed: {names}")
 
 
 def _book(args) -> None:
@@ -51,7 +66,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-book", dest="book", action="store_false",
         help="only execute the notebooks; by default the run's book is built afterwards in RUN_DIR/book",
     )
+    run.add_argument("--force", action="store_true", help=FORCE_HELP)
     run.set_defaults(handler=_run)
+
+    batch = commands.add_parser(
+        "batch", help="run several configurations, each into its own run folder, and combine their summaries"
+    )
+    batch.add_argument("configs", nargs="+", metavar="CONFIG", help="YAML configurations, run in the given order")
+    batch.add_argument(
+        "--runs-dir", default=None,
+        help="parent folder of the run folders and of batch_summary.csv and batch_summary.md (default: runs/)",
+    )
+    batch.add_argument("--no-book", dest="book", action="store_false", help="do not build each run's book")
+    batch.add_argument("--force", action="store_true", help=FORCE_HELP)
+    batch.set_defaults(handler=_batch)
 
     book = commands.add_parser("book", help="build the Jupyter Book from an executed run")
     book.add_argument("run_dir", help="run folder, for example runs/smart")

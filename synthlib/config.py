@@ -1,9 +1,10 @@
 """Run configurations: one YAML file describes a whole study run.
 
 A configuration has the sections ``data``, ``model``, ``training``, ``sampling``, ``fidelity``,
-``privacy`` and ``replication``, plus ``run_name`` and ``random_state``. Every key has a default
-(:data:`DEFAULTS`), so a configuration only states what differs. Unknown keys are rejected with the
-list of known ones, because a misspelt key would otherwise be ignored silently.
+``privacy`` and ``replication``, plus ``run_name`` and ``random_state``. An optional ``selection``
+section trains several candidate models and keeps the best one (:mod:`synthlib.grid`). Every key has
+a default (:data:`DEFAULTS`), so a configuration only states what differs. Unknown keys are rejected
+with the list of known ones, because a misspelt key would otherwise be ignored silently.
 """
 
 from __future__ import annotations
@@ -162,7 +163,8 @@ def resolve_config(mapping: dict, base_dir=None) -> dict:
     if not isinstance(mapping, dict):
         raise ConfigError(f"a configuration must be a YAML mapping, got {type(mapping).__name__}")
     problems = []
-    config = _merge(DEFAULTS, mapping, "", problems)
+    selection = mapping.get("selection")
+    config = _merge(DEFAULTS, {key: value for key, value in mapping.items() if key != "selection"}, "", problems)
     lora = config["model"]["lora"]
     if lora is not None:
         config["model"]["lora"] = _merge(LORA_DEFAULTS, lora if isinstance(lora, dict) else {}, "model.lora.", problems)
@@ -197,6 +199,10 @@ def resolve_config(mapping: dict, base_dir=None) -> dict:
         raise ConfigError("invalid configuration:\n" + "\n".join(f"- {p}" for p in problems))
     if base_dir is not None:
         _absolute_paths(config, Path(base_dir))
+    if selection is not None:
+        from synthlib.grid import resolve_selection
+
+        config["selection"] = resolve_selection(selection, config, base_dir)
     return config
 
 

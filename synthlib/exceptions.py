@@ -44,6 +44,10 @@ class NotebookError(SynthlibError, RuntimeError):
     """A study notebook failed while papermill executed it."""
 
 
+class BatchError(SynthlibError, RuntimeError):
+    """One or more configurations of a batch failed; the others ran."""
+
+
 class BookError(SynthlibError, RuntimeError):
     """Jupyter Book failed to build a run's book."""
 

@@ -4,6 +4,10 @@
 into ``runs/<run name>/notebooks/``, passing each notebook the parameters it declares from the
 configuration, then writes ``summary.json`` and checks that no executed notebook shows a row of
 the real input. :mod:`synthlib.book` builds the run's book from the executed notebooks.
+
+A notebook that finished before with the same parameters and inputs is skipped
+(:mod:`synthlib.steps`), so a stopped run continues where it stopped. A configuration with a
+``selection`` section first trains and scores every candidate model (:mod:`synthlib.candidates`).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from synthlib import steps as step_records
 from synthlib.artifacts import RunPaths, read_json, write_json
 from synthlib.config import BUILT_IN_SOURCES, load_config
 from synthlib.exceptions import ConfigError, DisclosureError, NotebookError
@@ -81,6 +86,7 @@ def notebook_parameters(config: dict, run_dir: Path) -> dict:
             "max_rows": config["privacy"]["max_rows"],
             "anonymeter_attacks": config["privacy"]["anonymeter_attacks"],
             "anonymeter_seeds": config["privacy"]["anonymeter_seeds"],
+            "compare_anonymization": True,
         },
         "06_clinical_replication": {
             **common,
@@ -98,24 +104,26 @@ def preflight(config: dict) -> None:
     Raises
     ------
     ConfigError
-        When the data file, the dictionary or the pre-trained model is missing, or the fidelity
-        outcome or the replication formula names a column the dictionary does not declare.
+        When the data file, the dictionary or a pre-trained model (of any candidate, in a
+        selection run) is missing, or the fidelity outcome or the replication formula names a
+        column the dictionary does not declare.
     """
     from synthlib.dictionary import read_dictionary
     from synthlib.replication import check_formula_columns
 
-    data, model = config["data"], config["model"]
+    data = config["data"]
     if not Path(data["dictionary"]).is_file():
         raise ConfigError(f"data.dictionary: file not found: {data['dictionary']}")
     if data["source"] not in BUILT_IN_SOURCES and not Path(data["source"]).is_file():
         name = Path(data["source"]).name.lower()
         hint = f" (the built-in source is written {name!r})" if name in BUILT_IN_SOURCES else ""
         raise ConfigError(f"data.source: file not found: {data['source']}{hint}")
-    if model["kind"] == "pretrained" and not (Path(model["path"]) / "config.json").is_file():
-        raise ConfigError(
-            f"model.path: no Hugging Face model in {model['path']} (config.json is missing). "
-            "Write SmolLM2-135M there with `synthlib materialize-smollm2 DIR`, or point at another local model."
-        )
+    for where, model in _trained_models(config):
+        if model["kind"] == "pretrained" and not (Path(model["path"]) / "config.json").is_file():
+            raise ConfigError(
+                f"{where}model.path: no Hugging Face model in {model['path']} (config.json is missing). "
+                "Write SmolLM2-135M there with `synthlib materialize-smollm2 DIR`, or point at another local model."
+            )
     modelled = read_dictionary(data["dictionary"]).modelled_columns
     outcome = config["fidelity"]["outcome"]
     if outcome is not None and outcome not in modelled:
@@ -126,6 +134,15 @@ def preflight(config: dict) -> None:
             check_formula_columns(analysis["formula"], modelled)
         if analysis.get("event") is not None and analysis["event"] not in modelled:
             raise ConfigError(f"replication event column {analysis['event']!r} is not a modelled column: {modelled}")
+
+
+def _trained_models(config: dict) -> list:
+    """Return (label, model section) of every model a run trains: the candidates of a selection run."""
+    if "selection" not in config:
+        return [("", config["model"])]
+    from synthlib.grid import expand_candidates
+
+    return [(f"selection candidate {c.id}: ", c.config["model"]) for c in expand_candidates(config)]
 
 
 def execute_notebook(source: Path, target: Path, parameters: dict, cwd: Path) -> None:
@@ -155,7 +172,67 @@ def execute_notebook(source: Path, target: Path, parameters: dict, cwd: Path) ->
     logger.info("Executed %s in %.0f s", source.name, time.perf_counter() - started)
 
 
-def run_study(config_path, runs_dir=None, notebooks_dir=None, steps=None, overrides=None) -> Path:
+def run_step(name: str, notebooks_dir, run_dir, parameters: dict, previous_step=None, inputs=None,
+             force=False) -> str:
+    """Execute notebook ``name`` in a run folder unless it finished before with the same hash.
+
+    Parameters
+    ----------
+    name : str
+        Notebook name without suffix, for example ``"03_sampling"``.
+    notebooks_dir, run_dir : path-like
+        Folder of the source notebooks, and the run folder the notebook runs in.
+    parameters : dict
+        Papermill parameters.
+    previous_step : str or None
+        The step before it in this folder; its recorded hash enters this step's hash.
+    inputs : dict or None
+        Name to content hash of the files copied in from outside the folder.
+    force : bool
+        Execute even when a matching record exists.
+
+    Returns
+    -------
+    str
+        The step's hash (:func:`synthlib.steps.step_hash`).
+    """
+    source = Path(notebooks_dir) / f"{name}.ipynb"
+    if not source.is_file():
+        raise ConfigError(f"notebook not found: {source}; pass the folder of the study notebooks as notebooks_dir")
+    paths = RunPaths(run_dir)
+    executed = paths.notebooks_dir / source.name
+    previous = step_records.recorded_hash(run_dir, previous_step) if previous_step else None
+    digest = step_records.step_hash(source, parameters, previous, inputs)
+    if not force and step_records.is_finished(run_dir, name, digest, [executed]):
+        logger.info(
+            "Skipped %s in %s: finished before with the same parameters (hash %s)", source.name, run_dir, digest[:8]
+        )
+        return digest
+    step_records.remove_record(run_dir, name)
+    started = time.perf_counter()
+    execute_notebook(source, executed, parameters, cwd=Path(run_dir))
+    step_records.write_record(run_dir, name, digest, time.perf_counter() - started, notebook=source.name)
+    return digest
+
+
+def source_inputs(config: dict) -> dict:
+    """Return the content hashes of the data file and the dictionary that preprocessing reads."""
+    data = config["data"]
+    inputs = {"dictionary": step_records.file_digest(data["dictionary"])}
+    if data["source"] not in BUILT_IN_SOURCES:
+        inputs["data"] = step_records.file_digest(data["source"])
+    return inputs
+
+
+def apply_overrides(parameters: dict, overrides) -> dict:
+    """Update each notebook's parameters with ``overrides``, ``{notebook name: {parameter: value}}``."""
+    for name, extra in (overrides or {}).items():
+        if name in parameters:
+            parameters[name].update(extra)
+    return parameters
+
+
+def run_study(config_path, runs_dir=None, notebooks_dir=None, steps=None, overrides=None, force=False) -> Path:
     """Execute the study notebooks for one configuration and write ``summary.json``.
 
     Parameters
@@ -170,7 +247,9 @@ def run_study(config_path, runs_dir=None, notebooks_dir=None, steps=None, overri
         Notebook names to execute (for example ``["04_fidelity"]``); None runs all, in order.
     overrides : dict or None
         Per-notebook parameter overrides, ``{notebook name: {parameter: value}}``; tests use it
-        for tiny runs.
+        for tiny runs. In a selection run they apply to the candidates' notebooks too.
+    force : bool
+        Execute every notebook, also those that finished before with the same parameters.
 
     Returns
     -------
@@ -185,18 +264,27 @@ def run_study(config_path, runs_dir=None, notebooks_dir=None, steps=None, overri
     paths.run_dir.mkdir(parents=True, exist_ok=True)
     paths.config.write_text(yaml.safe_dump(config, sort_keys=False))
 
-    parameters = notebook_parameters(config, paths.run_dir)
-    for name, extra in (overrides or {}).items():
-        parameters[name].update(extra)
-    for name in steps or NOTEBOOKS:
-        if name not in parameters:
-            raise ConfigError(f"unknown step {name!r}; steps are {', '.join(NOTEBOOKS)}")
-        execute_notebook(
-            notebooks_dir / f"{name}.ipynb",
-            paths.notebooks_dir / f"{name}.ipynb",
-            parameters[name],
-            cwd=paths.run_dir,
-        )
+    if "selection" in config:
+        if steps:
+            raise ConfigError(
+                "--steps cannot be combined with a selection section: rerun the whole configuration, "
+                "finished steps are skipped"
+            )
+        from synthlib.candidates import run_selection
+
+        run_selection(config, paths, notebooks_dir, overrides, force)
+    else:
+        parameters = apply_overrides(notebook_parameters(config, paths.run_dir), overrides)
+        for name in steps or NOTEBOOKS:
+            if name not in parameters:
+                raise ConfigError(f"unknown step {name!r}; steps are {', '.join(NOTEBOOKS)}")
+            index = NOTEBOOKS.index(name)
+            run_step(
+                name, notebooks_dir, paths.run_dir, parameters[name],
+                previous_step=NOTEBOOKS[index - 1] if index else None,
+                inputs=source_inputs(config) if index == 0 else None,
+                force=force,
+            )
     summary = write_summary(paths)
     check_no_real_rows(paths)
     logger.info("Run %s finished: %s", config["run_name"], summary)
@@ -213,6 +301,7 @@ def write_summary(paths: RunPaths) -> dict:
     config = yaml.safe_load(paths.config.read_text())
     sampling, training = results("sampling"), results("training")
     fidelity, privacy, replication = results("fidelity"), results("privacy"), results("replication")
+    selection = results("model_selection")
     summary = {
         "run_name": config["run_name"],
         "random_state": config["random_state"],
@@ -241,6 +330,7 @@ def write_summary(paths: RunPaths) -> dict:
         "synthesis_seeds": sampling.get("synthesis_seeds"),
         "replication_verdict": replication.get("verdict"),
         "membership_inference_auc": privacy.get("membership_inference_auc"),
+        "overfitting_protection": privacy.get("overfitting_protection"),
         "privacy_utility_points": results("privacy_utility").get("points"),
         "privacy_utility_winners": results("privacy_utility").get("verdict", {}).get("winners"),
         "mean_ci_overlap": replication.get("mean_ci_overlap"),
@@ -250,6 +340,12 @@ def write_summary(paths: RunPaths) -> dict:
         "truth_coverage_real": replication.get("truth_coverage_real"),
         "truth_coverage_synthetic": replication.get("truth_coverage_synthetic"),
     }
+    if selection:
+        summary.update(
+            selection_optimal=selection.get("optimal"),
+            selection_n_candidates=len(selection.get("ranking", [])),
+            selection_budget_seconds=selection.get("budget_seconds"),
+        )
     write_json(paths.summary, summary)
     return summary
 
