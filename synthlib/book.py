@@ -3,7 +3,8 @@
 Each run gets its own book: ``build_book("runs/sams")`` writes ``runs/sams/book/``, a copy of
 the book sources in the repository's ``book/`` folder (configuration, table of contents and
 the introduction pages) with the run's executed notebooks as chapters, and builds its HTML
-there. The introduction includes a page written for the run, ``chapters/about_run.md``, that
+there. A model-selection run also gets its ``model_selection`` chapter, after the preprocessing
+chapter. The introduction includes a page written for the run, ``chapters/about_run.md``, that
 names the data source and the configuration. A last chapter, ``chapters/benchmarks.md``, shows
 the recorded results of ``benchmarks/`` (see :mod:`synthlib.benchmark_report`). The notebooks are
 never executed again.
@@ -11,6 +12,7 @@ never executed again.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import shutil
@@ -29,6 +31,9 @@ logger = logging.getLogger(__name__)
 
 BOOK_SOURCES = REPO_ROOT / "book"
 BENCHMARK_RESULTS = REPO_ROOT / "benchmarks" / "results"
+SELECTION_CHAPTER = "model_selection"
+"""Chapter of a model-selection run, shown only when the run has executed its notebook."""
+SELECTION_AFTER = "chapters/01_preprocessing"
 
 # A one-sentence description of each built-in data source, for the introduction of its book.
 SOURCE_DESCRIPTIONS = {
@@ -104,10 +109,37 @@ def _copy_sources(book_dir: Path) -> None:
             shutil.copyfile(source, book_dir / source.name)
 
 
-def _jupyter_book_command(book_dir: Path) -> list:
+def selection_toc(toc: dict) -> dict:
+    """Return a copy of a table of contents with the model-selection chapter after the preprocessing chapter."""
+    toc = copy.deepcopy(toc)
+    for part in toc["parts"]:
+        files = [entry.get("file") for entry in part["chapters"]]
+        if SELECTION_AFTER in files:
+            part["chapters"].insert(files.index(SELECTION_AFTER) + 1, {"file": f"chapters/{SELECTION_CHAPTER}"})
+            return toc
+    raise BookError(f"the table of contents has no {SELECTION_AFTER} chapter to put the model-selection chapter after")
+
+
+def _copy_selection_chapter(paths: RunPaths, book_dir: Path) -> Path | None:
+    """Copy the model-selection chapter and write its table of contents, or return None when the run has none.
+
+    The table of contents goes to ``chapters/_toc.yml``, so the ``_toc.yml`` of the book
+    sources stays as it is and a run without model selection builds from it unchanged.
+    """
+    source = paths.notebooks_dir / f"{SELECTION_CHAPTER}.ipynb"
+    if not source.is_file():
+        return None
+    _copy_chapter(source, book_dir / "chapters" / source.name)
+    toc = book_dir / "chapters" / "_toc.yml"
+    toc.write_text(yaml.safe_dump(selection_toc(yaml.safe_load((book_dir / "_toc.yml").read_text())), sort_keys=False))
+    return toc
+
+
+def _jupyter_book_command(book_dir: Path, toc: Path | None = None) -> list:
     executable = Path(sys.executable).parent / "jupyter-book"
     command = [str(executable)] if executable.exists() else [sys.executable, "-m", "jupyter_book"]
-    return [*command, "build", str(book_dir), "--warningiserror", "--keep-going"]
+    toc_option = ["--toc", str(toc)] if toc is not None else []
+    return [*command, "build", str(book_dir), *toc_option, "--warningiserror", "--keep-going"]
 
 
 def build_book(run_dir, book_dir=None) -> Path:
@@ -153,8 +185,9 @@ def build_book(run_dir, book_dir=None) -> Path:
     config = yaml.safe_load(paths.config.read_text())
     (chapters / "about_run.md").write_text(describe_run(config))
     (chapters / "benchmarks.md").write_text(benchmark_page(BENCHMARK_RESULTS))
+    toc = _copy_selection_chapter(paths, book_dir)
 
-    command = _jupyter_book_command(book_dir)
+    command = _jupyter_book_command(book_dir, toc)
     logger.info("Building the book: %s", " ".join(command))
     completed = subprocess.run(command, check=False)
     if completed.returncode != 0:
