@@ -79,6 +79,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     model.add_argument("--n-head", type=int, default=None, help="scratch model attention heads (default: the data's config)")
     model.add_argument("--vocab-size", type=int, default=None, help="scratch tokenizer vocabulary (default: the data's config)")
     model.add_argument("--lora", action="store_true", help="train LoRA adapters (r=8, alpha=16, dropout=0.05, all linear layers)")
+    model.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
+                       help="synthlib's training arithmetic (training.precision); be_great always trains in float32")
 
     run = parser.add_argument_group("run")
     run.add_argument("--timeout", type=float, default=3600, help="seconds the be_great subprocess may run")
@@ -89,6 +91,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                      help="keep the models, the inputs and the be_great log here (default: a temporary folder, removed)")
     run.add_argument("--great-python", type=Path, default=GREAT_PYTHON, help="Python of the be_great environment")
     run.add_argument("--skip-great", action="store_true", help="run the synthlib side only")
+    run.add_argument("--baseline-from", type=Path, default=None, metavar="RESULTS_JSON",
+                     help="take be_great's figures from this earlier results file instead of running be_great again; "
+                          "its settings must equal these except the precision, the timeout and the name")
     run.add_argument("--rescore", type=Path, default=None, metavar="RESULTS_JSON",
                      help="only add the progress-log sampling rate of a timed-out be_great run to this results file")
 
@@ -108,6 +113,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def resolve_settings(args: argparse.Namespace) -> dict:
     """Fill the options left unset from the data's run configuration; return the settings used."""
     from synthlib.config import load_config
+    from synthlib.training import resolve_precision
 
     config = load_config(CONFIGS[args.data])
     model, training = config["model"], config["training"]
@@ -125,6 +131,7 @@ def resolve_settings(args: argparse.Namespace) -> dict:
         "n_head": None if pretrained else args.n_head or model["n_head"],
         "vocab_size": None if pretrained else args.vocab_size or model["vocab_size"],
         "lora": args.lora,
+        "precision": resolve_precision(args.precision),
         "epochs": args.epochs or training["epochs"],
         "batch_size": args.batch_size or training["batch_size"],
         "learning_rate": args.learning_rate or training["learning_rate"],
@@ -152,7 +159,9 @@ def result_name(settings: dict) -> str:
     model = "scratch" if settings["model"] == "scratch" else Path(settings["model"]).name
     rows = f"{settings['rows']}rows" if settings["rows"] else "allrows"
     lora = "_lora" if settings["lora"] else ""
-    return f"{settings['data']}_{model}{lora}_{rows}_{settings['epochs']:g}ep"
+    # Files written before the precision setting existed are float32 and carry no suffix.
+    precision = "_bf16" if settings.get("precision") == "bf16" else ""
+    return f"{settings['data']}_{model}{lora}_{rows}_{settings['epochs']:g}ep{precision}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -273,7 +282,10 @@ def run_synthlib(settings: dict, train: pd.DataFrame, dictionary, model_dir: Pat
     quiet_transformers()
     model, tokenizer = load_pretrained_model(model_dir, lora=lora_settings(settings), random_state=settings["seed"])
     training = TrainingSettings(
-        epochs=settings["epochs"], batch_size=settings["batch_size"], learning_rate=settings["learning_rate"]
+        epochs=settings["epochs"],
+        batch_size=settings["batch_size"],
+        learning_rate=settings["learning_rate"],
+        precision=settings["precision"],
     )
     trained = fine_tune(
         model, tokenizer, train, dictionary, folder, training, random_state=settings["seed"], progress=False
@@ -298,6 +310,7 @@ def run_synthlib(settings: dict, train: pd.DataFrame, dictionary, model_dir: Pat
         "train_seconds": trained.train_seconds,
         "epochs": trained.epochs,
         "seconds_per_epoch": trained.train_seconds / trained.epochs,
+        "precision": trained.precision,
         "steps": trained.steps,
         "final_loss": trained.final_loss,
         "sample_seconds": sampled.seconds,
@@ -485,8 +498,29 @@ def environment() -> dict:
 # Orchestration
 
 
-def compare(settings: dict, folder: Path, great_python: Path, skip_great: bool) -> dict:
-    """Run both methods in ``folder`` and return the results mapping written to JSON."""
+def baseline_from(path: Path, settings: dict) -> dict:
+    """Return be_great's figures from the results file ``path``, after checking its settings match.
+
+    be_great trains in float32 whatever synthlib's precision is, so a synthlib rerun in another
+    precision can reuse a baseline run that took an hour.
+    """
+    earlier = json.loads(Path(path).read_text())
+    ignored = {"precision", "timeout", "name"}
+    differing = sorted(
+        key for key in set(settings) | set(earlier["settings"])
+        if key not in ignored and settings.get(key) != earlier["settings"].get(key)
+    )
+    if differing:
+        details = ", ".join(f"{key}: {earlier['settings'].get(key)!r} there, {settings.get(key)!r} here" for key in differing)
+        raise SystemExit(f"--baseline-from {path}: its settings differ from this run's ({details}); rerun be_great instead")
+    return {**earlier["methods"]["be_great"], "taken_from": Path(path).name}
+
+
+def compare(settings: dict, folder: Path, great_python: Path, skip_great: bool, baseline=None) -> dict:
+    """Run both methods in ``folder`` and return the results mapping written to JSON.
+
+    ``baseline`` (be_great's figures from :func:`baseline_from`) replaces the be_great run.
+    """
     machine = environment()
     train, dictionary = load_training_rows(settings)
     cells = text_cells(train, dictionary)
@@ -502,7 +536,9 @@ def compare(settings: dict, folder: Path, great_python: Path, skip_great: bool) 
     add_rates_and_quality(ours, train, synthetic, dictionary)
     methods = {"synthlib": ours}
 
-    if skip_great:
+    if baseline is not None:
+        methods["be_great"] = baseline
+    elif skip_great:
         methods["be_great"] = {"status": "skipped"}
     else:
         logger.info("Training and sampling with be_great (timeout %.0f s)", settings["timeout"])
@@ -554,16 +590,17 @@ def main(argv=None) -> int:
         results = rescore(args.rescore, args.results_dir)
         print(format_report(results))
         return 0
-    if not args.skip_great and not args.great_python.is_file():
+    if not args.skip_great and args.baseline_from is None and not args.great_python.is_file():
         sys.exit(f"be_great environment not found at {args.great_python}: run `make bench-setup` first, "
                  "or pass --great-python, or --skip-great to run the synthlib side only")
     settings = resolve_settings(args)
     settings["name"] = args.name or result_name(settings)
+    baseline = baseline_from(args.baseline_from, settings) if args.baseline_from else None
 
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="synthlib-bench-"))
     work_dir.mkdir(parents=True, exist_ok=True)
     try:
-        results = compare(settings, work_dir, args.great_python, args.skip_great)
+        results = compare(settings, work_dir, args.great_python, args.skip_great, baseline)
     finally:
         if args.work_dir is None:
             shutil.rmtree(work_dir, ignore_errors=True)

@@ -62,6 +62,8 @@ DEFAULTS = {
         "memorisation_check_alpha": 0.01,
         "save_total_limit": 2,
         "keep_checkpoints": False,
+        # "auto": bfloat16 mixed precision where the hardware computes it natively, else float32.
+        "precision": "auto",
     },
     "sampling": {
         # None samples as many rows as the training split holds.
@@ -84,6 +86,8 @@ DEFAULTS = {
     "replication": {"family": None, "formula": None, "event": None, "analyses": []},
 }
 
+# The values of training.precision (synthlib.training.TrainingSettings documents them).
+PRECISIONS = ("auto", "bf16", "fp32")
 BUILT_IN_SOURCES = ("smart", "sams_cohort", "ldl_response")
 LORA_DEFAULTS = {"r": 8, "alpha": 16, "dropout": 0.05, "target_modules": "all-linear"}
 
@@ -243,6 +247,8 @@ def _check_training(training: dict, problems: list) -> None:
     for key in ("memorisation_check", "keep_checkpoints"):
         if not isinstance(training[key], bool):
             problems.append(f"training.{key} must be true or false, got {training[key]!r}")
+    if training["precision"] not in PRECISIONS:
+        problems.append(f"training.precision must be one of {', '.join(PRECISIONS)}, got {training['precision']!r}")
     if training["memorisation_check"] is True and training["validation_fraction"] == 0:
         problems.append(
             "training.memorisation_check compares synthetic rows with held-out rows, so it needs validation "

@@ -35,6 +35,7 @@ from synthlib import distributed
 from synthlib.checkpoints import checkpoint_epoch, prepare_checkpoints, table_fingerprint
 from synthlib.dictionary import DataDictionary
 from synthlib.encoding import encode_row
+from synthlib.config import PRECISIONS
 from synthlib.exceptions import ConfigError, DataValidationError
 from synthlib.memorisation import MemorisationCheckCallback, check_alpha, memorisation_records
 from synthlib.models import check_token_budget, context_length, required_positions
@@ -199,6 +200,11 @@ class TrainingSettings:
     keep_checkpoints : bool
         Keep the checkpoint folder after training finishes; by default it is removed, because
         checkpoints only serve to resume an interrupted run.
+    precision : {"auto", "bf16", "fp32"}
+        Arithmetic of the forward and backward passes. "bf16" runs them under bfloat16 autocast
+        (mixed precision: weights, optimizer state and the saved model stay float32). "auto"
+        takes bf16 where the hardware computes it natively (a CUDA device with bf16, or a CPU
+        with AVX512-BF16 or AMX-BF16) and fp32 elsewhere, where emulated bf16 would be slower.
     """
 
     epochs: float = 5
@@ -217,6 +223,7 @@ class TrainingSettings:
     memorisation_check_alpha: float = 0.01
     save_total_limit: int = 2
     keep_checkpoints: bool = False
+    precision: str = "auto"
 
     def __post_init__(self):
         problems = []
@@ -229,6 +236,8 @@ class TrainingSettings:
                 "memorisation_check compares synthetic rows with held-out rows, so it needs validation rows: "
                 "set validation_fraction above 0 (for example 0.1)"
             )
+        if self.precision not in PRECISIONS:
+            problems.append(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         for name in ("memorisation_check_from_epoch", "memorisation_check_n_samples", "save_total_limit"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1, got {getattr(self, name)!r}")
@@ -282,6 +291,8 @@ class TrainingResult:
         Epoch of the checkpoint this call resumed from; None for a run started afresh.
     world_size : int
         Processes that trained the model together (DDP), 1 for a single process.
+    precision : str
+        Arithmetic the passes ran in, "bf16" or "fp32" ("auto" resolved).
     """
 
     output_dir: str
@@ -299,6 +310,7 @@ class TrainingResult:
     stopped_by_memorisation_check: bool
     resumed_from_epoch: float | None
     world_size: int
+    precision: str = "fp32"
 
 
 def split_validation(train: pd.DataFrame, fraction: float, random_state=0):
@@ -395,6 +407,11 @@ def _run_identity(settings: TrainingSettings, train: pd.DataFrame, random_state,
 
 def _training_arguments(settings: TrainingSettings, checkpoint_dir: Path, validate: bool, random_state,
                         progress: bool, n_processes: int) -> TrainingArguments:
+    bf16 = resolve_precision(settings.precision) == "bf16"
+    placement = distributed.trainer_arguments(n_processes)
+    if bf16 and not torch.cuda.is_available():
+        # The Trainer rejects bf16 without a GPU unless it is told to train on the CPU.
+        placement.setdefault("use_cpu", True)
     return TrainingArguments(
         output_dir=str(checkpoint_dir),
         num_train_epochs=settings.epochs,
@@ -420,8 +437,27 @@ def _training_arguments(settings: TrainingSettings, checkpoint_dir: Path, valida
         dataloader_num_workers=0,
         dataloader_pin_memory=torch.cuda.is_available(),
         remove_unused_columns=False,
-        **distributed.trainer_arguments(n_processes),
+        bf16=bf16,
+        **placement,
     )
+
+
+def native_bf16() -> bool:
+    """Return whether this machine computes bfloat16 natively (a CUDA device or CPU flags)."""
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision: str) -> str:
+    """Return "bf16" or "fp32" for a ``precision`` setting ("auto" asks :func:`native_bf16`)."""
+    if precision == "auto":
+        return "bf16" if native_bf16() else "fp32"
+    return precision
 
 
 def _stopping_callbacks(settings, tokenizer, dictionary, fit_rows, validation_rows, random_state) -> list:
@@ -566,6 +602,7 @@ def fine_tune(
         stopped_by_memorisation_check=any(r["memorising"] for r in memorisation_records(trainer.state.log_history)),
         resumed_from_epoch=resumed_from_epoch,
         world_size=n_processes,
+        precision=resolve_precision(settings.precision),
     )
     # Rank 0 took every stopping decision, so its result is the run's. The other ranks wait for its files.
     distributed.barrier()

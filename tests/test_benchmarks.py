@@ -375,3 +375,28 @@ def test_benchmark_page_names_progress_rate(tmp_path):
     page = benchmark_report.benchmark_page(tmp_path)
     assert "come from be_great's progress log at the timeout: 27 rows in 2106 s of sampling." in page
     assert "| valid rows per second | 10 | 0.0128 | 780.00 |" in page
+
+
+def test_baseline_from_reuses_matching_run(compare, tmp_path):
+    settings = {"data": "smart", "epochs": 4.0, "precision": "bf16", "timeout": 60, "name": "new"}
+    earlier = {"settings": {**settings, "precision": "fp32", "timeout": 3600, "name": "old"},
+               "methods": {"be_great": {"status": "timed_out", "seconds_per_epoch": 240.0}}}
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(earlier))
+    baseline = compare.baseline_from(path, settings)
+    assert baseline["seconds_per_epoch"] == 240.0
+    assert baseline["taken_from"] == "old.json"
+
+
+def test_baseline_from_rejects_other_settings(compare, tmp_path):
+    earlier = {"settings": {"data": "smart", "epochs": 2.0}, "methods": {"be_great": {}}}
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(earlier))
+    with pytest.raises(SystemExit, match="epochs: 2.0 there, 4.0 here"):
+        compare.baseline_from(path, {"data": "smart", "epochs": 4.0})
+
+
+def test_result_name_marks_bf16(compare):
+    settings = {"data": "smart", "model": "scratch", "rows": None, "lora": False, "epochs": 4.0}
+    assert compare.result_name({**settings, "precision": "fp32"}) == "smart_scratch_allrows_4ep"
+    assert compare.result_name({**settings, "precision": "bf16"}) == "smart_scratch_allrows_4ep_bf16"

@@ -456,3 +456,49 @@ def test_train_model_takes_config_section(toy_study_files, tmp_path):
     resumed = study.train_model(run_dir, scratch_config=scratch, settings=section, resume=True)
     assert resumed.resumed_from_epoch == 1.0
     assert resumed.steps == result.steps
+
+
+# --------------------------------------------------------------------------- precision
+
+def test_precision_rejects_unknown_value():
+    with pytest.raises(ConfigError, match="precision must be one of auto, bf16, fp32, got 'fp16'"):
+        TrainingSettings(precision="fp16")
+
+
+def test_config_rejects_unknown_precision():
+    with pytest.raises(ConfigError, match="training.precision must be one of auto, bf16, fp32, got 'half'"):
+        resolve_config({"training": {"precision": "half"}})
+
+
+def test_auto_precision_follows_hardware(monkeypatch):
+    import synthlib.training as training
+
+    monkeypatch.setattr(training, "native_bf16", lambda: True)
+    assert training.resolve_precision("auto") == "bf16"
+    monkeypatch.setattr(training, "native_bf16", lambda: False)
+    assert training.resolve_precision("auto") == "fp32"
+    assert training.resolve_precision("bf16") == "bf16"
+    assert training.resolve_precision("fp32") == "fp32"
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp32"])
+def test_precision_trains_and_saves_float32(tmp_path, precision):
+    table = make_table()
+    model, tokenizer = tiny_model(table)
+    settings = TrainingSettings(epochs=1, batch_size=8, precision=precision)
+    result = fine_tune(model, tokenizer, table, DICTIONARY, tmp_path, settings, progress=False)
+    assert result.precision == precision
+    assert np.isfinite(result.final_loss)
+    weights = load_file(tmp_path / "model.safetensors")
+    assert {tensor.dtype for tensor in weights.values()} == {torch.float32}
+
+
+def test_bf16_loss_close_to_fp32(tmp_path):
+    """Mixed precision changes the arithmetic, not what is learned: the losses stay close."""
+    table = make_table()
+    losses = {}
+    for precision in ("fp32", "bf16"):
+        model, tokenizer = tiny_model(table)
+        settings = TrainingSettings(epochs=2, batch_size=8, precision=precision)
+        losses[precision] = fine_tune(model, tokenizer, table, DICTIONARY, tmp_path / precision, settings, progress=False).final_loss
+    assert losses["bf16"] == pytest.approx(losses["fp32"], rel=0.02)
