@@ -548,6 +548,8 @@ def compare(settings: dict, folder: Path, great_python: Path, skip_great: bool, 
         load_before = os.getloadavg()[0]
         baseline = run_great(command, settings["timeout"], folder)
         baseline["load_average_before"] = load_before
+        # be_great 0.0.14 leaves the Trainer at its float32 default.
+        baseline["precision"] = "fp32"
         valid = pd.DataFrame()
         if baseline["status"] == "complete":
             valid = validate_great_rows(baseline, dictionary)

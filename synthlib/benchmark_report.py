@@ -30,6 +30,7 @@ RATIO_FIGURES = {
 REPORT_ROWS = (
     ("status", "status", "{}"),
     ("training seconds per epoch", "seconds_per_epoch", "{:.2f}"),
+    ("training arithmetic", "precision", "{}"),
     ("sampling seconds", "sample_seconds", "{:.2f}"),
     ("valid rows per second", "valid_rows_per_second", "{:.3g}"),
     ("rows requested", "n_requested", "{}"),
@@ -141,12 +142,23 @@ def comparison_section(results: dict) -> str:
         ]
     elif great.get("status") == "failed":
         parts += [f"be_great failed: {great.get('error', 'no message recorded')}.", ""]
-    environment = results.get("environment", {})
-    if environment:
-        versions = ", ".join(f"{name} {value}" for name, value in environment.get("versions", {}).items())
-        parts += [f"Machine: {environment.get('cpu_count')} CPU cores, {environment.get('torch_threads')} torch "
-                  f"threads; {versions}.", ""]
+    if great.get("taken_from"):
+        parts += [f"be_great's figures are those of its run recorded in `{great['taken_from']}`; be_great was "
+                  "not run again.", ""]
+    parts += _machine_lines(results.get("environment", {}))
     return "\n".join(parts)
+
+
+def _machine_lines(environment: dict) -> list:
+    """Return the sentence on the cores, threads and versions behind the timings, if recorded."""
+    if not environment:
+        return []
+    versions = ", ".join(f"{name} {value}" for name, value in environment.get("versions", {}).items())
+    cores = f"{environment.get('cpu_count')} CPU cores"
+    usable = environment.get("cpus_usable")
+    if usable is not None and usable != environment.get("cpu_count"):
+        cores += f", of which the run was pinned to {usable}"
+    return [f"Machine: {cores}, {environment.get('torch_threads')} torch threads; {versions}.", ""]
 
 
 def sampling_check_section(figures: dict) -> str:
