@@ -83,7 +83,8 @@ def training_table(run_dir) -> pd.DataFrame:
     results = read_json(RunPaths(run_dir).step_results("training"))
     keys = ["model_kind", "n_parameters", "n_trainable_parameters", "n_train_rows", "n_validation_rows", "epochs",
             "steps", "train_seconds", "final_loss", "best_epoch", "best_validation_loss", "max_row_tokens",
-            "stopped_by_budget", "stopped_by_patience", "stopped_by_memorisation_check", "resumed_from_epoch"]
+            "stopped_by_budget", "stopped_by_patience", "stopped_by_memorisation_check", "resumed_from_epoch",
+            "precision", "world_size"]
     return value_table({k: results.get(k) for k in keys})
 
 
