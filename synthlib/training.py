@@ -410,7 +410,7 @@ def _training_arguments(settings: TrainingSettings, checkpoint_dir: Path, valida
     bf16 = resolve_precision(settings.precision) == "bf16"
     placement = distributed.trainer_arguments(n_processes)
     if bf16 and not torch.cuda.is_available():
-        # The Trainer rejects bf16 without a GPU unless it is told to train on the CPU.
+        # The Trainer rejects bf16 without a GPU unless use_cpu is set.
         placement.setdefault("use_cpu", True)
     return TrainingArguments(
         output_dir=str(checkpoint_dir),
@@ -454,7 +454,7 @@ def native_bf16() -> bool:
 
 
 def resolve_precision(precision: str) -> str:
-    """Return "bf16" or "fp32" for a ``precision`` setting ("auto" asks :func:`native_bf16`)."""
+    """Return "bf16" or "fp32" for a ``precision`` setting ("auto" follows :func:`native_bf16`)."""
     if precision == "auto":
         return "bf16" if native_bf16() else "fp32"
     return precision
