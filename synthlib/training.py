@@ -282,7 +282,7 @@ class TrainingResult:
         Epoch of the saved model when validation rows select it; None without validation rows or
         when no epoch was evaluated.
     best_validation_loss : float or None
-        Validation loss of that epoch.
+        Validation loss of that epoch, computed in the training arithmetic (``precision``).
     stopped_by_patience : bool
         Whether ``patience`` epochs without a lower validation loss ended training.
     stopped_by_memorisation_check : bool

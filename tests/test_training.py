@@ -54,6 +54,7 @@ from synthlib.training import (
     longest_row_tokens,
     planned_epochs,
     read_training_log,
+    resolve_precision,
     split_validation,
     validation_history,
 )
@@ -91,11 +92,12 @@ def tiny_model(table, random_state=0):
     return build_scratch_model(tokenizer, config, texts, random_state=random_state), tokenizer
 
 
-def validation_loss(model, tokenizer, rows, folder):
-    """Loss on ``rows`` as the Trainer measures it after each epoch."""
+def validation_loss(model, tokenizer, rows, folder, precision="auto"):
+    """Loss on ``rows`` as the Trainer measures it after each epoch, in the training arithmetic."""
+    bf16 = resolve_precision(precision) == "bf16"
     args = TrainingArguments(
         output_dir=str(folder), per_device_eval_batch_size=8, report_to="none", remove_unused_columns=False,
-        disable_tqdm=True, dataloader_pin_memory=False,
+        disable_tqdm=True, dataloader_pin_memory=False, bf16=bf16, use_cpu=bf16 or not torch.cuda.is_available(),
     )
     dataset = PermutedRowDataset(rows, DICTIONARY, tokenizer)
     trainer = Trainer(model=model, args=args, eval_dataset=dataset, data_collator=RowCollator(tokenizer.pad_token_id))
